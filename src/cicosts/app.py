@@ -1,0 +1,56 @@
+"""create_app(): settings, database, middleware, error handlers and routers."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager, suppress
+
+from fastapi import FastAPI
+
+from cicosts import __version__
+from cicosts.ci.dashboard.endpoints import router as dashboard_router
+from cicosts.ci.webhooks.endpoints import router as webhooks_router
+from cicosts.config import Settings, get_settings
+from cicosts.db import create_engine, create_sessionmaker
+from cicosts.errors import install_error_handlers
+from cicosts.health.endpoints import router as health_router
+from cicosts.kit.request_metrics import RequestMetricsMiddleware
+from cicosts.worker.runner import Worker
+
+
+def create_app(settings: Settings | None = None, *, run_worker: bool = False) -> FastAPI:
+    settings = settings or get_settings()
+    engine = create_engine(settings)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        worker_task = None
+        if run_worker:
+            worker = Worker(app.state.sessionmaker, settings)
+            worker_task = asyncio.create_task(worker.run_forever())
+        try:
+            yield
+        finally:
+            if worker_task is not None:
+                worker.stop()
+                with suppress(asyncio.CancelledError):
+                    await worker_task
+            await engine.dispose()
+
+    app = FastAPI(
+        title="CICosts",
+        version=__version__,
+        description="Engineering spend (GitHub Actions, LLM calls, cloud bills) on one ledger.",
+        lifespan=lifespan,
+    )
+    app.state.settings = settings
+    app.state.engine = engine
+    app.state.sessionmaker = create_sessionmaker(engine)
+    install_error_handlers(app)
+
+    app.add_middleware(RequestMetricsMiddleware, router=app.router)
+    app.include_router(health_router)
+    app.include_router(webhooks_router)
+    app.include_router(dashboard_router)
+    return app

@@ -1,0 +1,1 @@
+"""GitHub Actions: webhooks, job pricing, and the dashboard API."""

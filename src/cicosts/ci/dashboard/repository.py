@@ -1,0 +1,156 @@
+"""Rollup queries for the dashboard; every one is scoped by organization."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Row, and_, case, func, select
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.sql import ColumnElement
+
+from cicosts.kit.periods import Period
+from cicosts.models import CIHourly, Repository, Workflow, WorkflowRun
+
+
+def _in(period: Period) -> ColumnElement[bool]:
+    return and_(CIHourly.hour >= period.start, CIHourly.hour < period.end)
+
+
+async def sums_by_period(
+    session: AsyncSession, org_id: int, periods: Sequence[Period]
+) -> list[tuple[int, int, int]]:
+    """(cost, runs, unpriced jobs) for each period, in one pass over the rollup."""
+    columns: list[Any] = []
+    for period in periods:
+        inside = _in(period)
+        columns += [
+            func.coalesce(func.sum(case((inside, CIHourly.cost_nanos), else_=0)), 0),
+            func.coalesce(func.sum(case((inside, CIHourly.runs), else_=0)), 0),
+            func.coalesce(func.sum(case((inside, CIHourly.unpriced_jobs), else_=0)), 0),
+        ]
+    start = min(p.start for p in periods)
+    end = max(p.end for p in periods)
+    row = (
+        await session.execute(
+            select(*columns).where(CIHourly.org_id == org_id, CIHourly.hour >= start, CIHourly.hour < end)
+        )
+    ).one()
+    values = [int(v) for v in row]
+    return [(values[i], values[i + 1], values[i + 2]) for i in range(0, len(values), 3)]
+
+
+async def hourly_cost_and_runs(
+    session: AsyncSession, org_id: int, period: Period
+) -> list[tuple[datetime, int, int]]:
+    rows = await session.execute(
+        select(CIHourly.hour, func.sum(CIHourly.cost_nanos), func.sum(CIHourly.runs))
+        .where(CIHourly.org_id == org_id, _in(period))
+        .group_by(CIHourly.hour)
+    )
+    return [(hour, int(cost), int(runs)) for hour, cost, runs in rows]
+
+
+@dataclass(frozen=True)
+class WorkflowFilters:
+    repo: str | None = None
+    status: str | None = None
+    search: str | None = None
+
+
+def workflow_totals(org_id: int, period: Period) -> Any:
+    return (
+        select(
+            CIHourly.workflow_id.label("workflow_id"),
+            func.sum(CIHourly.cost_nanos).label("cost"),
+            func.sum(CIHourly.runs).label("runs"),
+            func.sum(CIHourly.completed_runs).label("completed"),
+            func.sum(CIHourly.successful_runs).label("successful"),
+            func.sum(CIHourly.run_seconds).label("seconds"),
+        )
+        .where(CIHourly.org_id == org_id, _in(period))
+        .group_by(CIHourly.workflow_id)
+        .subquery()
+    )
+
+
+def _filtered(statement: Any, filters: WorkflowFilters) -> Any:
+    if filters.repo:
+        statement = statement.where(
+            (Repository.full_name == filters.repo) | (Repository.name == filters.repo)
+        )
+    if filters.status:
+        statement = statement.where(Workflow.last_run_status == filters.status)
+    if filters.search:
+        statement = statement.where(func.lower(Workflow.name).contains(filters.search.lower()))
+    return statement
+
+
+async def workflow_page(
+    session: AsyncSession,
+    org_id: int,
+    period: Period,
+    filters: WorkflowFilters,
+    order_by: Any,
+    offset: int,
+    limit: int,
+) -> tuple[list[Row[Any]], int]:
+    totals = workflow_totals(org_id, period)
+    base = (
+        select(
+            Workflow.id,
+            Workflow.name,
+            Repository.full_name,
+            Workflow.last_run_at,
+            totals.c.cost,
+            totals.c.runs,
+            totals.c.completed,
+            totals.c.successful,
+            totals.c.seconds,
+        )
+        .join(totals, totals.c.workflow_id == Workflow.id)
+        .join(Repository, Repository.id == Workflow.repository_id)
+        .where(Workflow.org_id == org_id)
+    )
+    base = _filtered(base, filters)
+    total = await session.scalar(select(func.count()).select_from(base.subquery()))
+    rows = (await session.execute(base.order_by(*order_by(totals)).offset(offset).limit(limit))).all()
+    return list(rows), int(total or 0)
+
+
+async def repository_names(session: AsyncSession, org_id: int) -> list[str]:
+    return list(
+        (
+            await session.scalars(
+                select(Repository.full_name).where(Repository.org_id == org_id).order_by(Repository.full_name)
+            )
+        ).all()
+    )
+
+
+async def recent_runs(session: AsyncSession, org_id: int, limit: int) -> list[tuple[WorkflowRun, str]]:
+    rows = await session.execute(
+        select(WorkflowRun, Repository.full_name)
+        .join(Repository, Repository.id == WorkflowRun.repository_id)
+        .where(WorkflowRun.org_id == org_id)
+        .order_by(WorkflowRun.created_at.desc(), WorkflowRun.id.desc())
+        .limit(limit)
+    )
+    return [(run, full_name) for run, full_name in rows]
+
+
+async def active_workflow_totals(session: AsyncSession, org_id: int, period: Period) -> tuple[int, int, int]:
+    """(workflows with activity, cost, runs) in the period."""
+    totals = workflow_totals(org_id, period)
+    row = (
+        await session.execute(
+            select(
+                func.count(totals.c.workflow_id),
+                func.coalesce(func.sum(totals.c.cost), 0),
+                func.coalesce(func.sum(totals.c.runs), 0),
+            )
+        )
+    ).one()
+    return int(row[0]), int(row[1]), int(row[2])

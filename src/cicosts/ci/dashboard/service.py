@@ -1,0 +1,201 @@
+"""Dashboard figures for one organization. Calendar periods follow the organization's time zone."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from datetime import date, datetime
+from typing import Any, Literal
+
+from sqlalchemy import func, literal
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from cicosts.ci.dashboard import repository
+from cicosts.ci.dashboard.repository import WorkflowFilters
+from cicosts.ci.dashboard.schemas import (
+    AmountChange,
+    DashboardSummary,
+    RecentRun,
+    TopWorkflow,
+    TrendPoint,
+    WorkflowList,
+    WorkflowRow,
+    WorkflowsSummary,
+)
+from cicosts.kit.money import change_percent, nanos_to_json_usd
+from cicosts.kit.periods import (
+    day_so_far,
+    last_days,
+    local_dates,
+    month_so_far,
+    week_so_far,
+    zone,
+)
+from cicosts.models import Organization, Workflow
+
+SortField = Literal["name", "cost", "runs", "last_run", "avg_duration", "success_rate"]
+SortOrder = Literal["asc", "desc"]
+
+
+def _average_usd(nanos: int, count: int) -> float:
+    return nanos_to_json_usd(nanos // count) if count else 0.0
+
+
+async def summary(session: AsyncSession, org: Organization, days: int, now: datetime) -> DashboardSummary:
+    tz = zone(org.time_zone)
+    window = last_days(days, tz, now)
+    calendar = [day_so_far(tz, now), week_so_far(tz, now), month_so_far(tz, now)]
+    periods = [window, window.previous()]
+    for period in calendar:
+        periods += [period.current, period.previous]
+    sums = await repository.sums_by_period(session, org.id, periods)
+    (cost, runs, unpriced), (previous_cost, _, _) = sums[0], sums[1]
+    changes = [
+        AmountChange(amount=nanos_to_json_usd(current[0]), change=change_percent(current[0], previous[0]))
+        for current, previous in zip(sums[2::2], sums[3::2], strict=True)
+    ]
+    return DashboardSummary(
+        total_cost=nanos_to_json_usd(cost),
+        trend_percent=change_percent(cost, previous_cost),
+        total_runs=runs,
+        avg_cost_per_run=_average_usd(cost, runs),
+        period_days=days,
+        unpriced_jobs=unpriced,
+        today=changes[0],
+        week=changes[1],
+        month=changes[2],
+    )
+
+
+async def trends(session: AsyncSession, org: Organization, days: int, now: datetime) -> list[TrendPoint]:
+    tz = zone(org.time_zone)
+    window = last_days(days, tz, now)
+    by_date: dict[date, list[int]] = defaultdict(lambda: [0, 0])
+    for hour, cost, runs in await repository.hourly_cost_and_runs(session, org.id, window):
+        point = by_date[hour.astimezone(tz).date()]
+        point[0] += cost
+        point[1] += runs
+    return [
+        TrendPoint(date=day, cost=nanos_to_json_usd(by_date[day][0]), runs=by_date[day][1])
+        for day in local_dates(window, tz)
+    ]
+
+
+def _order(sort_by: SortField, sort_order: SortOrder) -> Any:
+    def build(totals: Any) -> list[Any]:
+        completed = func.nullif(totals.c.completed, 0)
+        key = {
+            "name": func.lower(Workflow.name),
+            "cost": totals.c.cost,
+            "runs": totals.c.runs,
+            "last_run": Workflow.last_run_at,
+            "avg_duration": func.coalesce(totals.c.seconds * literal(1.0) / completed, 0),
+            "success_rate": func.coalesce(totals.c.successful * literal(1.0) / completed, -1),
+        }[sort_by]
+        direction = key.asc() if sort_order == "asc" else key.desc()
+        return [direction, Workflow.id.asc()]
+
+    return build
+
+
+def _workflow_row(row: Any) -> WorkflowRow:
+    completed = int(row.completed)
+    return WorkflowRow(
+        id=row.id,
+        name=row.name,
+        repo=row.full_name,
+        last_run_time=row.last_run_at,
+        run_count=int(row.runs),
+        total_cost=nanos_to_json_usd(int(row.cost)),
+        avg_duration=round(int(row.seconds) / completed, 1) if completed else 0.0,
+        success_rate=round(int(row.successful) * 100 / completed, 1) if completed else None,
+    )
+
+
+async def workflows(
+    session: AsyncSession,
+    org: Organization,
+    *,
+    days: int,
+    now: datetime,
+    filters: WorkflowFilters,
+    sort_by: SortField,
+    sort_order: SortOrder,
+    page: int,
+    per_page: int,
+) -> WorkflowList:
+    window = last_days(days, zone(org.time_zone), now)
+    rows, total = await repository.workflow_page(
+        session,
+        org.id,
+        window,
+        filters,
+        _order(sort_by, sort_order),
+        (page - 1) * per_page,
+        per_page,
+    )
+    return WorkflowList(
+        workflows=[_workflow_row(row) for row in rows],
+        total=total,
+        page=page,
+        per_page=per_page,
+        repositories=await repository.repository_names(session, org.id),
+    )
+
+
+async def top_workflows(
+    session: AsyncSession, org: Organization, days: int, limit: int, now: datetime
+) -> list[TopWorkflow]:
+    page = await workflows(
+        session,
+        org,
+        days=days,
+        now=now,
+        filters=WorkflowFilters(),
+        sort_by="cost",
+        sort_order="desc",
+        page=1,
+        per_page=limit,
+    )
+    return [
+        TopWorkflow(
+            name=row.name,
+            repo=row.repo,
+            runs=row.run_count,
+            cost=row.total_cost,
+            avg_duration=row.avg_duration,
+        )
+        for row in page.workflows
+    ]
+
+
+async def workflows_summary(
+    session: AsyncSession, org: Organization, days: int, now: datetime
+) -> WorkflowsSummary:
+    window = last_days(days, zone(org.time_zone), now)
+    count, cost, runs = await repository.active_workflow_totals(session, org.id, window)
+    return WorkflowsSummary(
+        total_workflows=count,
+        total_runs=runs,
+        total_cost=nanos_to_json_usd(cost),
+        avg_cost_per_run=_average_usd(cost, runs),
+    )
+
+
+async def recent_runs(session: AsyncSession, org: Organization, limit: int) -> list[RecentRun]:
+    result = []
+    for run, repo_name in await repository.recent_runs(session, org.id, limit):
+        duration = None
+        if run.completed_at is not None and run.run_started_at is not None:
+            duration = max((run.completed_at - run.run_started_at).total_seconds(), 0.0)
+        result.append(
+            RecentRun(
+                id=run.id,
+                workflow=run.name,
+                repo=repo_name,
+                status=run.conclusion or run.status,
+                cost=nanos_to_json_usd(run.cost_nanos),
+                duration=duration,
+                time=run.created_at,
+            )
+        )
+    return result

@@ -1,0 +1,1 @@
+"""Processing stored GitHub deliveries into installations, repositories, runs, priced jobs and rollups."""

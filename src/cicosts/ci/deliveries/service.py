@@ -1,0 +1,393 @@
+"""Turn one stored delivery into state. Every handler converges: replays and late events change nothing."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy import update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from cicosts.ci.deliveries import repository as repo_queries
+from cicosts.ci.deliveries.contributions import (
+    job_ci_contribution,
+    job_ledger_contribution,
+    run_contribution,
+)
+from cicosts.ci.deliveries.repository import WorkflowJobTotals
+from cicosts.ci.pricing import PriceBook, billable_minutes, price_job
+from cicosts.ci.runners import OrgRunnerRule, match_runner
+from cicosts.identity.service import ensure_github_account
+from cicosts.kit.periods import parse_github_time, utc_now
+from cicosts.ledger import service as ledger
+from cicosts.models import (
+    Installation,
+    Organization,
+    Repository,
+    Workflow,
+    WorkflowJob,
+    WorkflowRun,
+)
+
+JOB_STATUS_RANK = {"queued": 0, "waiting": 1, "pending": 1, "in_progress": 2, "completed": 3}
+RUN_STATUS_RANK = {
+    "requested": 0,
+    "queued": 0,
+    "pending": 0,
+    "waiting": 1,
+    "in_progress": 2,
+    "completed": 3,
+}
+UNKNOWN_WORKFLOW = "(unknown workflow)"
+
+
+class UnprocessableDelivery(ValueError):
+    """The payload lacks what its event must carry; retrying will not help."""
+
+
+@dataclass
+class DeliveryContext:
+    """What processing a batch of deliveries shares inside one transaction."""
+
+    session: AsyncSession
+    prices: PriceBook
+    self_hosted_nanos_per_minute: int
+    _organizations: dict[int, Organization] = field(default_factory=dict)
+    _repositories: dict[int, Repository] = field(default_factory=dict)
+    _workflows: dict[tuple[int, str], Workflow] = field(default_factory=dict)
+    _rules: dict[int, tuple[dict[str, OrgRunnerRule], dict[str, OrgRunnerRule]]] = field(default_factory=dict)
+
+    async def organization(self, account: dict[str, Any]) -> Organization:
+        account_id = int(account["id"])
+        if account_id not in self._organizations:
+            self._organizations[account_id] = await ensure_github_account(self.session, account)
+        return self._organizations[account_id]
+
+    async def repository(
+        self, org: Organization, data: dict[str, Any], installed: bool | None = None
+    ) -> Repository:
+        github_id = int(data["id"])
+        repository = self._repositories.get(github_id)
+        if repository is None:
+            repository = await repo_queries.repository_by_github_id(self.session, github_id)
+        if repository is None:
+            repository = Repository(
+                github_repository_id=github_id,
+                org_id=org.id,
+                name=str(data.get("name") or data["full_name"].split("/")[-1]),
+                full_name=str(data["full_name"]),
+                private=bool(data.get("private", True)),
+                installed=True if installed is None else installed,
+            )
+            self.session.add(repository)
+            await self.session.flush()
+        else:
+            repository.org_id = org.id
+            repository.full_name = str(data.get("full_name") or repository.full_name)
+            repository.name = str(data.get("name") or repository.name)
+            if "private" in data:
+                repository.private = bool(data["private"])
+            if installed is not None:
+                repository.installed = installed
+        self._repositories[github_id] = repository
+        return repository
+
+    async def workflow(
+        self,
+        repository: Repository,
+        name: str,
+        path: str | None = None,
+        github_workflow_id: int | None = None,
+    ) -> Workflow:
+        key = (repository.id, name)
+        workflow = self._workflows.get(key)
+        if workflow is None:
+            workflow = await repo_queries.workflow_by_name(self.session, repository.id, name)
+        if workflow is None:
+            workflow = Workflow(org_id=repository.org_id, repository_id=repository.id, name=name)
+            self.session.add(workflow)
+            await self.session.flush()
+        if path and workflow.path != path:
+            workflow.path = path
+        if github_workflow_id and workflow.github_workflow_id != github_workflow_id:
+            workflow.github_workflow_id = github_workflow_id
+        self._workflows[key] = workflow
+        return workflow
+
+    async def runner_rules(self, org_id: int) -> tuple[dict[str, OrgRunnerRule], dict[str, OrgRunnerRule]]:
+        if org_id not in self._rules:
+            self._rules[org_id] = await repo_queries.runner_rules(self.session, org_id)
+        return self._rules[org_id]
+
+
+def _require(payload: dict[str, Any], key: str) -> dict[str, Any]:
+    value = payload.get(key)
+    if not isinstance(value, dict):
+        raise UnprocessableDelivery(f"payload has no {key!r} object")
+    return value
+
+
+# --- workflow_job ---------------------------------------------------------------------------
+
+
+async def handle_workflow_job(ctx: DeliveryContext, payload: dict[str, Any]) -> None:
+    data = _require(payload, "workflow_job")
+    repo_data = _require(payload, "repository")
+    org = await ctx.organization(_require(repo_data, "owner"))
+    repository = await ctx.repository(org, repo_data)
+    job = await repo_queries.job_for_update(ctx.session, org.id, int(data["id"]))
+    status = str(data.get("status") or "queued")
+    if job is not None and JOB_STATUS_RANK.get(job.status, 0) > JOB_STATUS_RANK.get(status, 0):
+        return  # a late event never undoes a later state
+    if job is None:
+        run = await _run_for_job(ctx, org, repository, data)
+        workflow = await ctx.workflow(repository, str(data.get("workflow_name") or run.name))
+        job = WorkflowJob(
+            org_id=org.id,
+            repository_id=repository.id,
+            workflow_id=workflow.id,
+            run_id=run.id,
+            github_job_id=int(data["id"]),
+            github_run_id=int(data["run_id"]),
+            billable_minutes=0,
+            cost_nanos=0,
+            list_cost_nanos=0,
+            unpriced=False,
+        )
+        old_ci = old_ledger = None
+        old_totals = WorkflowJobTotals()
+    else:
+        workflow = await _job_workflow(ctx, job)
+        old_ci = job_ci_contribution(job)
+        old_ledger = job_ledger_contribution(job, repository, workflow)
+        old_totals = WorkflowJobTotals.of(job)
+    await _describe_job(ctx, job, data, status, repository)
+    if job.id is None:
+        ctx.session.add(job)
+        await ctx.session.flush()
+    await repo_queries.apply_ci_rollup(ctx.session, old_ci, job_ci_contribution(job))
+    await ledger.record(ctx.session, old_ledger, job_ledger_contribution(job, repository, workflow))
+    await repo_queries.add_to_run_totals(ctx.session, job.run_id, old_totals, WorkflowJobTotals.of(job))
+
+
+async def _job_workflow(ctx: DeliveryContext, job: WorkflowJob) -> Workflow:
+    workflow = await ctx.session.get(Workflow, job.workflow_id)
+    assert workflow is not None
+    return workflow
+
+
+async def _run_for_job(
+    ctx: DeliveryContext, org: Organization, repository: Repository, data: dict[str, Any]
+) -> WorkflowRun:
+    """The job's run; a stub when the job arrives first, completed by the run's own event later."""
+    github_run_id = int(data["run_id"])
+    run = await repo_queries.run_for_update(ctx.session, org.id, github_run_id)
+    if run is not None:
+        return run
+    name = str(data.get("workflow_name") or UNKNOWN_WORKFLOW)
+    workflow = await ctx.workflow(repository, name)
+    created = (
+        parse_github_time(data.get("created_at")) or parse_github_time(data.get("started_at")) or utc_now()
+    )
+    run = WorkflowRun(
+        org_id=org.id,
+        repository_id=repository.id,
+        workflow_id=workflow.id,
+        github_run_id=github_run_id,
+        name=name,
+        head_branch=data.get("head_branch"),
+        head_sha=data.get("head_sha"),
+        run_attempt=int(data.get("run_attempt") or 1),
+        status="in_progress",
+        created_at=created,
+        described=False,
+        billable_minutes=0,
+        cost_nanos=0,
+        list_cost_nanos=0,
+        unpriced_jobs=0,
+    )
+    ctx.session.add(run)
+    await ctx.session.flush()
+    note_latest_run(workflow, run)
+    await repo_queries.apply_ci_rollup(ctx.session, None, run_contribution(run))
+    return run
+
+
+def note_latest_run(workflow: Workflow, run: WorkflowRun) -> None:
+    """Workflows remember their latest run, so lists can sort and filter by it without scanning runs."""
+    if workflow.last_run_at is not None and run.created_at < workflow.last_run_at:
+        return
+    workflow.last_run_id = run.id
+    workflow.last_run_at = run.created_at
+    workflow.last_run_status = run.conclusion or run.status
+
+
+async def _describe_job(
+    ctx: DeliveryContext,
+    job: WorkflowJob,
+    data: dict[str, Any],
+    status: str,
+    repository: Repository,
+) -> None:
+    job.name = str(data.get("name") or job.name or "")
+    job.run_attempt = int(data.get("run_attempt") or 1)
+    job.head_branch = data.get("head_branch")
+    job.labels = [str(label) for label in data.get("labels") or []]
+    job.runner_name = data.get("runner_name")
+    job.runner_group_name = data.get("runner_group_name")
+    job.status = status
+    job.conclusion = data.get("conclusion")
+    job.created_at = parse_github_time(data.get("created_at"))
+    job.started_at = parse_github_time(data.get("started_at"))
+    job.completed_at = parse_github_time(data.get("completed_at")) if status == "completed" else None
+    job.updated_at = utc_now()
+    label_rules, group_rules = await ctx.runner_rules(job.org_id)
+    match = match_runner(job.labels, job.runner_group_name, label_rules, group_rules)
+    job.sku = match.sku
+    if job.completed_at is None:
+        job.billable_minutes, job.cost_nanos, job.list_cost_nanos = 0, 0, 0
+        job.unit_price_nanos, job.price_source, job.unpriced = None, None, False
+        return
+    price = price_job(
+        match=match,
+        minutes=billable_minutes(job.started_at, job.completed_at),
+        completed_at=job.completed_at,
+        private_repository=repository.private,
+        prices=ctx.prices,
+        self_hosted_nanos_per_minute=ctx.self_hosted_nanos_per_minute,
+    )
+    job.billable_minutes = price.billable_minutes
+    job.unit_price_nanos = price.unit_price_nanos
+    job.cost_nanos = price.cost_nanos
+    job.list_cost_nanos = price.list_cost_nanos
+    job.price_source = price.price_source
+    job.unpriced = price.unpriced
+
+
+# --- workflow_run ---------------------------------------------------------------------------
+
+
+async def handle_workflow_run(ctx: DeliveryContext, payload: dict[str, Any]) -> None:
+    data = _require(payload, "workflow_run")
+    repo_data = _require(payload, "repository")
+    org = await ctx.organization(_require(repo_data, "owner"))
+    repository = await ctx.repository(org, repo_data)
+    workflow_data = payload.get("workflow") if isinstance(payload.get("workflow"), dict) else {}
+    assert isinstance(workflow_data, dict)
+    name = str(data.get("name") or workflow_data.get("name") or UNKNOWN_WORKFLOW)
+    workflow = await ctx.workflow(
+        repository,
+        name,
+        path=data.get("path") or workflow_data.get("path"),
+        github_workflow_id=data.get("workflow_id") or workflow_data.get("id"),
+    )
+    run = await repo_queries.run_for_update(ctx.session, org.id, int(data["id"]))
+    old = run_contribution(run)
+    if run is None:
+        run = WorkflowRun(
+            org_id=org.id,
+            repository_id=repository.id,
+            github_run_id=int(data["id"]),
+            billable_minutes=0,
+            cost_nanos=0,
+            list_cost_nanos=0,
+            unpriced_jobs=0,
+            run_attempt=0,
+            status="requested",
+        )
+        ctx.session.add(run)
+    run.workflow_id = workflow.id
+    _describe_run(run, data)
+    await ctx.session.flush()
+    note_latest_run(workflow, run)
+    await repo_queries.apply_ci_rollup(ctx.session, old, run_contribution(run))
+
+
+def _describe_run(run: WorkflowRun, data: dict[str, Any]) -> None:
+    run.name = str(data.get("name") or run.name or UNKNOWN_WORKFLOW)
+    run.path = data.get("path") or run.path
+    run.event = data.get("event") or run.event
+    run.head_branch = data.get("head_branch") or run.head_branch
+    run.head_sha = data.get("head_sha") or run.head_sha
+    actor = data.get("triggering_actor") or data.get("actor") or {}
+    run.actor_login = actor.get("login") or run.actor_login
+    run.run_number = data.get("run_number") or run.run_number
+    run.html_url = data.get("html_url") or run.html_url
+    run.created_at = parse_github_time(data.get("created_at")) or run.created_at or utc_now()
+    run.described = True
+    run.updated_at = utc_now()
+    status = str(data.get("status") or "requested")
+    attempt = int(data.get("run_attempt") or 1)
+    incoming = (attempt, RUN_STATUS_RANK.get(status, 0))
+    current = (run.run_attempt or 0, RUN_STATUS_RANK.get(run.status, 0))
+    if incoming < current:
+        return  # a late event of an earlier state or attempt
+    run.run_attempt = attempt
+    run.status = status
+    run.conclusion = data.get("conclusion") if status == "completed" else None
+    run.run_started_at = parse_github_time(data.get("run_started_at")) or run.run_started_at
+    run.completed_at = parse_github_time(data.get("updated_at")) if status == "completed" else None
+
+
+# --- installation and installation_repositories ---------------------------------------------
+
+
+async def handle_installation(ctx: DeliveryContext, payload: dict[str, Any]) -> None:
+    data = _require(payload, "installation")
+    org = await ctx.organization(_require(data, "account"))
+    action = payload.get("action")
+    installation = await repo_queries.installation(ctx.session, int(data["id"]))
+    if installation is None:
+        installation = Installation(github_installation_id=int(data["id"]), org_id=org.id)
+        ctx.session.add(installation)
+    installation.org_id = org.id
+    installation.repository_selection = data.get("repository_selection")
+    installation.permissions = dict(data.get("permissions") or {})
+    installation.events = list(data.get("events") or [])
+    installation.updated_at = utc_now()
+    installation.status = {"deleted": "deleted", "suspend": "suspended"}.get(str(action), "active")
+    await ctx.session.flush()
+    if action == "deleted":
+        await ctx.session.execute(
+            update(Repository).where(Repository.org_id == org.id).values(installed=False)
+        )
+        ctx._repositories.clear()
+        return
+    for repo_data in payload.get("repositories") or []:
+        await ctx.repository(org, repo_data, installed=True)
+
+
+async def handle_installation_repositories(ctx: DeliveryContext, payload: dict[str, Any]) -> None:
+    data = _require(payload, "installation")
+    org = await ctx.organization(_require(data, "account"))
+    for repo_data in payload.get("repositories_added") or []:
+        await ctx.repository(org, repo_data, installed=True)
+    for repo_data in payload.get("repositories_removed") or []:
+        await ctx.repository(org, repo_data, installed=False)
+
+
+Handler = Callable[[DeliveryContext, dict[str, Any]], Awaitable[None]]
+
+HANDLERS: dict[str, Handler] = {
+    "workflow_job": handle_workflow_job,
+    "workflow_run": handle_workflow_run,
+    "installation": handle_installation,
+    "installation_repositories": handle_installation_repositories,
+}
+HANDLED_ACTIONS: dict[str, frozenset[str]] = {
+    "workflow_job": frozenset({"queued", "waiting", "in_progress", "completed"}),
+    "workflow_run": frozenset({"requested", "in_progress", "completed"}),
+    "installation": frozenset({"created", "deleted", "suspend", "unsuspend", "new_permissions_accepted"}),
+    "installation_repositories": frozenset({"added", "removed"}),
+}
+
+
+async def process_delivery(ctx: DeliveryContext, kind: str, payload: dict[str, Any]) -> bool:
+    """Apply one delivery. Returns False when its event or action is not one we act on."""
+    event, _, action = kind.partition(".")
+    handler = HANDLERS.get(event)
+    if handler is None or action not in HANDLED_ACTIONS[event]:
+        return False
+    await handler(ctx, payload)
+    return True

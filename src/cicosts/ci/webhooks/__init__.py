@@ -1,0 +1,1 @@
+"""Receiving GitHub webhooks: verify, store once, answer at once."""

@@ -1,0 +1,245 @@
+"""The `cicosts` command: serve, api, worker, migrate, demo, token, simulate-webhooks, deliveries."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import time
+from collections.abc import Callable, Coroutine
+from datetime import timedelta
+from typing import Annotated, Any, TypeVar
+
+import httpx
+import typer
+import uvicorn
+from rich.console import Console
+from rich.progress import Progress
+from rich.table import Table
+
+from cicosts.ci.simulation import Scenario
+from cicosts.ci.webhooks.service import GITHUB_QUEUE, signature_for
+from cicosts.config import ConfigurationError, Settings, get_settings
+from cicosts.db import create_engine, create_sessionmaker, transaction
+from cicosts.demo import demo_exists, demo_workflows, load_demo
+from cicosts.identity.service import ensure_user_with_organization
+from cicosts.identity.tokens import create_access_token
+from cicosts.kit.periods import utc_now
+from cicosts.migrations import upgrade_database
+from cicosts.models.queue import DEAD, FAILED
+from cicosts.worker import queue
+from cicosts.worker.runner import Worker
+
+app = typer.Typer(help="CICosts: engineering spend on one ledger.", no_args_is_help=True)
+deliveries_app = typer.Typer(help="Failed and dead GitHub deliveries.", invoke_without_command=True)
+app.add_typer(deliveries_app, name="deliveries")
+console = Console()
+T = TypeVar("T")
+
+
+def _settings() -> Settings:
+    try:
+        return get_settings()
+    except ConfigurationError as exc:
+        console.print(f"[red]Configuration error:[/red] {exc}")
+        raise typer.Exit(2) from exc
+
+
+def _run(work: Callable[[Settings], Coroutine[Any, Any, T]]) -> T:
+    return asyncio.run(work(_settings()))
+
+
+async def _migrate(settings: Settings) -> None:
+    engine = create_engine(settings)
+    try:
+        await upgrade_database(engine)
+    finally:
+        await engine.dispose()
+
+
+async def _load_demo(settings: Settings) -> None:
+    engine = create_engine(settings)
+    sessionmaker = create_sessionmaker(engine)
+    try:
+        if await demo_exists(sessionmaker):
+            console.print("Demo organization [bold]acme-demo[/bold] is already loaded.")
+            return
+        with Progress(console=console) as progress:
+            task = progress.add_task("Loading 90 days of demo deliveries", total=None)
+            sent = await load_demo(
+                sessionmaker, settings, progress=lambda n: progress.update(task, completed=n)
+            )
+        console.print(f"Loaded {sent} deliveries for [bold]acme-demo[/bold].")
+        console.print("Get a token: [bold]cicosts token --login demo --org acme-demo[/bold]")
+    finally:
+        await engine.dispose()
+
+
+def _serve(host: str, port: int, run_worker: bool) -> None:
+    from cicosts.app import create_app
+
+    logging.basicConfig(level=logging.INFO)
+    uvicorn.run(create_app(_settings(), run_worker=run_worker), host=host, port=port)
+
+
+@app.command()
+def serve(
+    host: str = "127.0.0.1",
+    port: int = 8000,
+    demo: Annotated[bool, typer.Option(help="Load the demo organization first")] = False,
+) -> None:
+    """API and worker in one process (the embedded default). Migrates an embedded database first."""
+    settings = _settings()
+    if settings.is_sqlite:
+        _run(_migrate)
+    if demo:
+        _run(_load_demo)
+    _serve(host, port, run_worker=True)
+
+
+@app.command()
+def api(host: str = "127.0.0.1", port: int = 8000) -> None:
+    """The API alone (run workers apart with `cicosts worker`)."""
+    _serve(host, port, run_worker=False)
+
+
+@app.command()
+def worker() -> None:
+    """One worker: processes stored deliveries until stopped."""
+
+    async def work(settings: Settings) -> None:
+        engine = create_engine(settings)
+        try:
+            await Worker(create_sessionmaker(engine), settings).run_forever()
+        finally:
+            await engine.dispose()
+
+    logging.basicConfig(level=logging.INFO)
+    _run(work)
+
+
+@app.command()
+def migrate() -> None:
+    """Bring the database schema up to date."""
+    _run(_migrate)
+    console.print("Database is up to date.")
+
+
+@app.command()
+def demo() -> None:
+    """Load the demo organization (acme-demo) through the real ingestion code."""
+    _run(_migrate)
+    _run(_load_demo)
+
+
+@app.command()
+def token(
+    login: Annotated[str, typer.Option(help="GitHub login of the user")],
+    org: Annotated[str | None, typer.Option(help="Organization slug (default: the user's own)")] = None,
+    hours: Annotated[int, typer.Option(min=1, max=720)] = 24,
+) -> None:
+    """Development only: create the user (owner of ORG) if missing and print an access token."""
+    settings = _settings()
+    if settings.is_production:
+        console.print("[red]`cicosts token` is for development only.[/red]")
+        raise typer.Exit(2)
+
+    async def work(settings: Settings) -> str:
+        engine = create_engine(settings)
+        try:
+            async with transaction(create_sessionmaker(engine)) as session:
+                user, _ = await ensure_user_with_organization(session, login, org)
+            return create_access_token(user.id, settings, timedelta(hours=hours))
+        finally:
+            await engine.dispose()
+
+    print(_run(work))
+
+
+@app.command("simulate-webhooks")
+def simulate_webhooks(
+    url: Annotated[str, typer.Option(help="Webhook URL, e.g. http://127.0.0.1:8000/api/v1/webhooks/github")],
+    secret: Annotated[str, typer.Option(help="The server's GITHUB_WEBHOOK_SECRET")],
+    count: Annotated[int, typer.Option(min=1)] = 100,
+    days: Annotated[int, typer.Option(min=1)] = 7,
+) -> None:
+    """Send COUNT signed, realistic deliveries to a running server."""
+    scenario = Scenario(demo_workflows(), seed=int(time.time()))
+    scenario.reseed_ids(int(time.time() * 1000))
+    now = utc_now()
+    sent = failed = 0
+    with httpx.Client(timeout=30) as client, Progress(console=console) as progress:
+        task = progress.add_task("Sending deliveries", total=count)
+        for delivery in scenario.runs_between(now - timedelta(days=days), now):
+            if sent + failed >= count:
+                break
+            body = json.dumps(delivery.payload).encode()
+            response = client.post(
+                url,
+                content=body,
+                headers={
+                    "Content-Type": "application/json",
+                    "X-GitHub-Event": delivery.event,
+                    "X-GitHub-Delivery": delivery.delivery_id,
+                    "X-Hub-Signature-256": signature_for(secret, body),
+                },
+            )
+            if response.status_code < 300:
+                sent += 1
+            else:
+                failed += 1
+                console.print(f"[red]{response.status_code}[/red] {response.text[:200]}")
+            progress.advance(task)
+    console.print(f"Sent {sent}, refused {failed}.")
+    if failed:
+        raise typer.Exit(1)
+
+
+@deliveries_app.callback()
+def deliveries(ctx: typer.Context) -> None:
+    """List failed and dead deliveries (`cicosts deliveries replay ID` runs one again)."""
+    if ctx.invoked_subcommand is not None:
+        return
+
+    async def work(settings: Settings) -> None:
+        engine = create_engine(settings)
+        try:
+            async with transaction(create_sessionmaker(engine)) as session:
+                jobs = await queue.list_jobs(session, GITHUB_QUEUE, (FAILED, DEAD))
+        finally:
+            await engine.dispose()
+        table = Table("id", "delivery", "event", "status", "attempts", "last error")
+        for job in jobs:
+            table.add_row(
+                str(job.id),
+                job.dedupe_key,
+                job.kind,
+                job.status,
+                str(job.attempts),
+                (job.last_error or "")[:80],
+            )
+        console.print(table if jobs else "No failed or dead deliveries.")
+
+    _run(work)
+
+
+@deliveries_app.command("replay")
+def replay(job_id: int) -> None:
+    """Queue delivery ID again; the worker processes it on its next pass."""
+
+    async def work(settings: Settings) -> bool:
+        engine = create_engine(settings)
+        try:
+            async with transaction(create_sessionmaker(engine)) as session:
+                return await queue.replay(session, job_id) is not None
+        finally:
+            await engine.dispose()
+
+    if not _run(work):
+        console.print(f"[red]No delivery with id {job_id}.[/red]")
+        raise typer.Exit(1)
+    console.print(f"Delivery {job_id} queued again.")
+
+
+def main() -> None:
+    app()

@@ -1,0 +1,74 @@
+"""Settings from the environment and `.env`.
+
+Outside development every secret must be set to a real value: a missing or placeholder secret stops start-up
+with a message naming it, so a production deployment can never run on a default.
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from functools import lru_cache
+from typing import Literal
+
+from pydantic import Field, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+DEFAULT_DATABASE_URL = "sqlite+aiosqlite:///./cicosts.db"
+DEVELOPMENT_SECRET = "development-only-secret-change-me"  # noqa: S105 - refused in production
+PLACEHOLDERS = frozenset({"", "changeme", "change-me", "secret", "placeholder", DEVELOPMENT_SECRET})
+REQUIRED_SECRETS = (
+    "jwt_secret",
+    "github_webhook_secret",
+    "github_app_id",
+    "github_app_private_key",
+    "github_client_id",
+    "github_client_secret",
+)
+
+
+class ConfigurationError(RuntimeError):
+    """The settings cannot run the service; the message names the variable."""
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_file=".env", extra="ignore")
+
+    environment: Literal["development", "production"] = "development"
+    database_url: str = DEFAULT_DATABASE_URL
+    jwt_secret: str = DEVELOPMENT_SECRET
+    jwt_access_token_minutes: int = Field(default=15, ge=1)
+    github_webhook_secret: str = DEVELOPMENT_SECRET
+    github_app_id: str = ""
+    github_app_private_key: str = ""
+    github_client_id: str = ""
+    github_client_secret: str = ""
+    self_hosted_runner_rate: Decimal = Field(default=Decimal(0), ge=0)
+    worker_batch_size: int = Field(default=100, ge=1, le=10_000)
+    worker_lease_seconds: float = Field(default=60.0, gt=0)
+    worker_idle_seconds: float = Field(default=0.5, gt=0)
+    worker_max_attempts: int = Field(default=8, ge=1)
+
+    @property
+    def is_production(self) -> bool:
+        return self.environment == "production"
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.database_url.startswith("sqlite")
+
+    @model_validator(mode="after")
+    def _refuse_placeholder_secrets(self) -> Settings:
+        if not self.is_production:
+            return self
+        for name in REQUIRED_SECRETS:
+            value: str = getattr(self, name)
+            if value.strip().lower() in PLACEHOLDERS:
+                raise ConfigurationError(
+                    f"{name.upper()} must be set to a real value when ENVIRONMENT=production"
+                )
+        return self
+
+
+@lru_cache
+def get_settings() -> Settings:
+    return Settings()

@@ -1,0 +1,1 @@
+"""Users, organizations, memberships and how requests prove who they are."""

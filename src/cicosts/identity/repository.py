@@ -1,0 +1,33 @@
+"""Queries for organizations, users and memberships."""
+
+from __future__ import annotations
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from cicosts.models import Membership, Organization, User
+
+
+async def organization_by_account(
+    session: AsyncSession, github_account_id: int, login: str
+) -> Organization | None:
+    found = await session.scalar(
+        select(Organization).where(Organization.github_account_id == github_account_id)
+    )
+    if found is None:
+        found = await session.scalar(select(Organization).where(Organization.login == login))
+    return found
+
+
+async def organization_by_login(session: AsyncSession, login: str) -> Organization | None:
+    return await session.scalar(select(Organization).where(Organization.login == login))
+
+
+async def user_by_login(session: AsyncSession, login: str) -> User | None:
+    return await session.scalar(select(User).where(User.github_login == login))
+
+
+async def membership(session: AsyncSession, org_id: int, user_id: int) -> Membership | None:
+    return await session.scalar(
+        select(Membership).where(Membership.org_id == org_id, Membership.user_id == user_id)
+    )

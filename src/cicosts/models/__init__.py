@@ -1,0 +1,25 @@
+"""Every ORM model, registered on one MetaData."""
+
+from cicosts.models.base import Base
+from cicosts.models.ci import RunnerMapping, RunnerPrice, Workflow, WorkflowJob, WorkflowRun
+from cicosts.models.github import Installation, Repository
+from cicosts.models.ledger import CIHourly, LedgerHourly
+from cicosts.models.organization import Membership, Organization, User
+from cicosts.models.queue import Job
+
+__all__ = [
+    "Base",
+    "CIHourly",
+    "Installation",
+    "Job",
+    "LedgerHourly",
+    "Membership",
+    "Organization",
+    "Repository",
+    "RunnerMapping",
+    "RunnerPrice",
+    "User",
+    "Workflow",
+    "WorkflowJob",
+    "WorkflowRun",
+]

@@ -1,0 +1,125 @@
+"""The worker loop: claim a batch, process it in one transaction, fall back to one job per transaction.
+
+Processing a batch in one transaction is what makes a worker fast; when any job in it fails, the batch is
+rolled back and its jobs are run one by one so that one bad delivery cannot hold up the others.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+from datetime import timedelta
+
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from cicosts.ci.deliveries.repository import load_price_book
+from cicosts.ci.deliveries.service import DeliveryContext, UnprocessableDelivery, process_delivery
+from cicosts.ci.webhooks.service import GITHUB_QUEUE
+from cicosts.config import Settings
+from cicosts.db import transaction
+from cicosts.kit.metrics import (
+    DELIVERIES_FAILED,
+    DELIVERIES_PROCESSED,
+    QUEUE_DEPTH,
+    QUEUE_OLDEST_AGE,
+)
+from cicosts.kit.money import usd_to_nanos
+from cicosts.models.queue import DEAD, DONE, IGNORED
+from cicosts.worker import queue
+from cicosts.worker.queue import ClaimedJob
+
+logger = logging.getLogger("cicosts.worker")
+
+
+class Worker:
+    def __init__(self, sessionmaker: async_sessionmaker[AsyncSession], settings: Settings) -> None:
+        self.sessionmaker = sessionmaker
+        self.settings = settings
+        self.lease = timedelta(seconds=settings.worker_lease_seconds)
+        self._stopping = asyncio.Event()
+
+    async def _context(self, session: AsyncSession) -> DeliveryContext:
+        return DeliveryContext(
+            session=session,
+            prices=await load_price_book(session),
+            self_hosted_nanos_per_minute=usd_to_nanos(self.settings.self_hosted_runner_rate),
+        )
+
+    async def _apply(self, ctx: DeliveryContext, job: ClaimedJob) -> bool:
+        return await process_delivery(ctx, job.kind, json.loads(job.payload))
+
+    async def run_once(self) -> int:
+        """Claim and process one batch; returns how many jobs it claimed."""
+        async with transaction(self.sessionmaker) as session:
+            batch = await queue.claim(session, GITHUB_QUEUE, self.settings.worker_batch_size, self.lease)
+        if not batch:
+            return 0
+        try:
+            async with transaction(self.sessionmaker) as session:
+                ctx = await self._context(session)
+                outcomes = {job.id: await self._apply(ctx, job) for job in batch}
+                await self._finish(session, batch, outcomes)
+        except Exception:
+            logger.info("batch of %d failed; processing its jobs one by one", len(batch))
+            for job in batch:
+                await self._run_alone(job)
+        return len(batch)
+
+    async def _finish(
+        self, session: AsyncSession, batch: list[ClaimedJob], outcomes: dict[int, bool]
+    ) -> None:
+        done = [job_id for job_id, handled in outcomes.items() if handled]
+        ignored = [job_id for job_id, handled in outcomes.items() if not handled]
+        if done:
+            await queue.finish(session, done, DONE)
+        if ignored:
+            await queue.finish(session, ignored, IGNORED)
+        for job in batch:
+            DELIVERIES_PROCESSED.labels(kind=job.kind).inc()
+
+    async def _run_alone(self, job: ClaimedJob) -> None:
+        try:
+            async with transaction(self.sessionmaker) as session:
+                ctx = await self._context(session)
+                handled = await self._apply(ctx, job)
+                await self._finish(session, [job], {job.id: handled})
+        except Exception as exc:
+            permanent = isinstance(exc, UnprocessableDelivery)
+            async with transaction(self.sessionmaker) as session:
+                attempts = self.settings.worker_max_attempts
+                status = await queue.fail(
+                    session, job, f"{type(exc).__name__}: {exc}", 1 if permanent else attempts
+                )
+            DELIVERIES_FAILED.labels(kind=job.kind, outcome=status).inc()
+            log = logger.error if status == DEAD else logger.warning
+            log("delivery job %s (%s) failed: %s", job.id, job.kind, exc)
+
+    async def refresh_queue_metrics(self) -> None:
+        async with transaction(self.sessionmaker) as session:
+            current = await queue.stats(session, GITHUB_QUEUE)
+        QUEUE_DEPTH.labels(queue=GITHUB_QUEUE).set(current.depth)
+        QUEUE_OLDEST_AGE.labels(queue=GITHUB_QUEUE).set(current.oldest_age_seconds)
+
+    async def drain(self) -> int:
+        """Process until nothing is claimable now (used by the CLI, demo and tests)."""
+        total = 0
+        while claimed := await self.run_once():
+            total += claimed
+        return total
+
+    async def run_forever(self) -> None:
+        logger.info("worker started")
+        while not self._stopping.is_set():
+            try:
+                claimed = await self.run_once()
+            except Exception:
+                logger.exception("worker loop error; retrying")
+                claimed = 0
+            if not claimed:
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._stopping.wait(), timeout=self.settings.worker_idle_seconds)
+
+    def stop(self) -> None:
+        self._stopping.set()
