@@ -43,7 +43,7 @@ class Settings(BaseSettings):
     github_client_id: str = ""
     github_client_secret: str = ""
     self_hosted_runner_rate: Decimal = Field(default=Decimal(0), ge=0)
-    worker_batch_size: int = Field(default=100, ge=1, le=10_000)
+    worker_batch_size: int = Field(default=500, ge=1, le=10_000)
     worker_lease_seconds: float = Field(default=60.0, gt=0)
     worker_idle_seconds: float = Field(default=0.5, gt=0)
     worker_max_attempts: int = Field(default=8, ge=1)
@@ -59,6 +59,10 @@ class Settings(BaseSettings):
     @model_validator(mode="after")
     def _refuse_placeholder_secrets(self) -> Settings:
         if not self.is_production:
+            # A blank secret in a development .env means "use the development default".
+            for name in ("jwt_secret", "github_webhook_secret"):
+                if not getattr(self, name).strip():
+                    setattr(self, name, DEVELOPMENT_SECRET)
             return self
         for name in REQUIRED_SECRETS:
             value: str = getattr(self, name)

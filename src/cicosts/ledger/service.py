@@ -4,15 +4,14 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import Table
-from sqlalchemy.ext.asyncio import AsyncSession
-
 from cicosts.ledger import rollups
-from cicosts.ledger.rollups import Contribution
+from cicosts.ledger.rollups import Contribution, Rollup
 from cicosts.models import LedgerHourly
 
-LEDGER: Table = LedgerHourly.__table__  # type: ignore[assignment]
-LEDGER_KEY = ["org_id", "hour", "source", "provider", "service", "sub_account", "resource", "sku"]
+LEDGER = Rollup(
+    LedgerHourly.__table__,  # type: ignore[arg-type]
+    ("org_id", "hour", "source", "provider", "service", "sub_account", "resource", "sku"),
+)
 MICROS = 1_000_000
 
 
@@ -52,7 +51,3 @@ def ledger_entry(
             "unpriced_count": int(unpriced),
         },
     )
-
-
-async def record(session: AsyncSession, old: Contribution | None, new: Contribution | None) -> None:
-    await rollups.apply(session, LEDGER, LEDGER_KEY, rollups.delta(old, new))

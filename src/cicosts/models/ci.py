@@ -15,7 +15,7 @@ from sqlalchemy import (
     String,
     UniqueConstraint,
 )
-from sqlalchemy.orm import Mapped, mapped_column
+from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from cicosts.kit.periods import utc_now
 from cicosts.models.base import Base, BigId, UTCDateTime
@@ -33,7 +33,6 @@ class Workflow(Base):
     name: Mapped[str] = mapped_column(String(255))
     path: Mapped[str | None] = mapped_column(String(500))
     github_workflow_id: Mapped[int | None] = mapped_column(BigInteger)
-    last_run_id: Mapped[int | None] = mapped_column(BigInteger)
     last_run_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     # The last run's conclusion once it completed, its status until then.
     last_run_status: Mapped[str | None] = mapped_column(String(20))
@@ -109,6 +108,9 @@ class WorkflowJob(Base):
     price_source: Mapped[str | None] = mapped_column(String(30))
     unpriced: Mapped[bool] = mapped_column(Boolean, default=False)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utc_now)
+
+    # Set on new jobs so that their run and they are inserted together at the end of a batch.
+    run: Mapped[WorkflowRun] = relationship(lazy="raise")
 
 
 class RunnerPrice(Base):

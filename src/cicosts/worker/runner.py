@@ -14,8 +14,9 @@ from datetime import timedelta
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from cicosts.ci.deliveries.context import DeliveryContext
 from cicosts.ci.deliveries.repository import load_price_book
-from cicosts.ci.deliveries.service import DeliveryContext, UnprocessableDelivery, process_delivery
+from cicosts.ci.deliveries.service import UnprocessableDelivery, process_delivery
 from cicosts.ci.webhooks.service import GITHUB_QUEUE
 from cicosts.config import Settings
 from cicosts.db import transaction
@@ -47,8 +48,14 @@ class Worker:
             self_hosted_nanos_per_minute=usd_to_nanos(self.settings.self_hosted_runner_rate),
         )
 
-    async def _apply(self, ctx: DeliveryContext, job: ClaimedJob) -> bool:
-        return await process_delivery(ctx, job.kind, json.loads(job.payload))
+    async def _process(self, session: AsyncSession, batch: list[ClaimedJob]) -> None:
+        """Apply a batch of deliveries and mark them finished, all in the caller's transaction."""
+        ctx = await self._context(session)
+        payloads = [(job, json.loads(job.payload)) for job in batch]
+        await ctx.prefetch((job.kind.partition(".")[0], payload) for job, payload in payloads)
+        outcomes = {job.id: await process_delivery(ctx, job.kind, payload) for job, payload in payloads}
+        await ctx.finish()
+        await self._finish(session, batch, outcomes)
 
     async def run_once(self) -> int:
         """Claim and process one batch; returns how many jobs it claimed."""
@@ -58,9 +65,7 @@ class Worker:
             return 0
         try:
             async with transaction(self.sessionmaker) as session:
-                ctx = await self._context(session)
-                outcomes = {job.id: await self._apply(ctx, job) for job in batch}
-                await self._finish(session, batch, outcomes)
+                await self._process(session, batch)
         except Exception:
             logger.info("batch of %d failed; processing its jobs one by one", len(batch))
             for job in batch:
@@ -82,9 +87,7 @@ class Worker:
     async def _run_alone(self, job: ClaimedJob) -> None:
         try:
             async with transaction(self.sessionmaker) as session:
-                ctx = await self._context(session)
-                handled = await self._apply(ctx, job)
-                await self._finish(session, [job], {job.id: handled})
+                await self._process(session, [job])
         except Exception as exc:
             permanent = isinstance(exc, UnprocessableDelivery)
             async with transaction(self.sessionmaker) as session:

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from sqlalchemy import Table, select, update
+from collections.abc import Collection
+
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from cicosts.ci.pricing import PriceBook
 from cicosts.ci.runners import OrgRunnerRule
-from cicosts.ledger import rollups
-from cicosts.ledger.rollups import Contribution
+from cicosts.ledger.rollups import Rollup
 from cicosts.models import (
     CIHourly,
     Installation,
@@ -20,8 +21,10 @@ from cicosts.models import (
     WorkflowRun,
 )
 
-CI_HOURLY: Table = CIHourly.__table__  # type: ignore[assignment]
-CI_HOURLY_KEY = ["org_id", "hour", "repository_id", "workflow_id"]
+CI_ROLLUP = Rollup(
+    CIHourly.__table__,  # type: ignore[arg-type]
+    ("org_id", "hour", "repository_id", "workflow_id"),
+)
 
 
 async def load_price_book(session: AsyncSession) -> PriceBook:
@@ -58,70 +61,45 @@ async def repository_by_github_id(session: AsyncSession, github_id: int) -> Repo
     return await session.scalar(select(Repository).where(Repository.github_repository_id == github_id))
 
 
+async def repositories_by_github_ids(session: AsyncSession, github_ids: Collection[int]) -> list[Repository]:
+    return list(
+        await session.scalars(select(Repository).where(Repository.github_repository_id.in_(github_ids)))
+    )
+
+
+async def workflows_named(session: AsyncSession, org_id: int, names: Collection[str]) -> list[Workflow]:
+    return list(
+        await session.scalars(select(Workflow).where(Workflow.org_id == org_id, Workflow.name.in_(names)))
+    )
+
+
 async def workflow_by_name(session: AsyncSession, repository_id: int, name: str) -> Workflow | None:
     return await session.scalar(
         select(Workflow).where(Workflow.repository_id == repository_id, Workflow.name == name)
     )
 
 
-async def run_for_update(session: AsyncSession, org_id: int, github_run_id: int) -> WorkflowRun | None:
-    return await session.scalar(
-        select(WorkflowRun)
-        .where(WorkflowRun.org_id == org_id, WorkflowRun.github_run_id == github_run_id)
-        .with_for_update()
-    )
-
-
-async def job_for_update(session: AsyncSession, org_id: int, github_job_id: int) -> WorkflowJob | None:
-    return await session.scalar(
-        select(WorkflowJob)
-        .where(WorkflowJob.org_id == org_id, WorkflowJob.github_job_id == github_job_id)
-        .with_for_update()
-    )
-
-
-async def add_to_run_totals(
-    session: AsyncSession, run_id: int, old: WorkflowJobTotals, new: WorkflowJobTotals
-) -> None:
-    """Increments in SQL, so jobs of one run processed by different workers never lose an update."""
-    changes = {name: getattr(new, name) - getattr(old, name) for name in WorkflowJobTotals.FIELDS}
-    if not any(changes.values()):
-        return
-    await session.execute(
-        update(WorkflowRun)
-        .where(WorkflowRun.id == run_id)
-        .values(
-            {
-                getattr(WorkflowRun, name): getattr(WorkflowRun, name) + value
-                for name, value in changes.items()
-            }
+async def runs_for_update(
+    session: AsyncSession, org_id: int, github_run_ids: Collection[int]
+) -> list[WorkflowRun]:
+    return list(
+        await session.scalars(
+            select(WorkflowRun)
+            .where(WorkflowRun.org_id == org_id, WorkflowRun.github_run_id.in_(github_run_ids))
+            .order_by(WorkflowRun.id)
+            .with_for_update()
         )
     )
 
 
-async def apply_ci_rollup(session: AsyncSession, old: Contribution | None, new: Contribution | None) -> None:
-    await rollups.apply(session, CI_HOURLY, CI_HOURLY_KEY, rollups.delta(old, new))
-
-
-class WorkflowJobTotals:
-    """A job's share of its run's totals."""
-
-    FIELDS = ("billable_minutes", "cost_nanos", "list_cost_nanos", "unpriced_jobs")
-
-    def __init__(
-        self,
-        billable_minutes: int = 0,
-        cost_nanos: int = 0,
-        list_cost_nanos: int = 0,
-        unpriced_jobs: int = 0,
-    ) -> None:
-        self.billable_minutes = billable_minutes
-        self.cost_nanos = cost_nanos
-        self.list_cost_nanos = list_cost_nanos
-        self.unpriced_jobs = unpriced_jobs
-
-    @classmethod
-    def of(cls, job: WorkflowJob | None) -> WorkflowJobTotals:
-        if job is None:
-            return cls()
-        return cls(job.billable_minutes, job.cost_nanos, job.list_cost_nanos, int(job.unpriced))
+async def jobs_for_update(
+    session: AsyncSession, org_id: int, github_job_ids: Collection[int]
+) -> list[WorkflowJob]:
+    return list(
+        await session.scalars(
+            select(WorkflowJob)
+            .where(WorkflowJob.org_id == org_id, WorkflowJob.github_job_id.in_(github_job_ids))
+            .order_by(WorkflowJob.id)
+            .with_for_update()
+        )
+    )

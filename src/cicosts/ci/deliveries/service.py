@@ -3,32 +3,24 @@
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import update
-from sqlalchemy.ext.asyncio import AsyncSession
 
 from cicosts.ci.deliveries import repository as repo_queries
+from cicosts.ci.deliveries.context import DeliveryContext
 from cicosts.ci.deliveries.contributions import (
     job_ci_contribution,
     job_ledger_contribution,
     run_contribution,
 )
-from cicosts.ci.deliveries.repository import WorkflowJobTotals
-from cicosts.ci.pricing import PriceBook, billable_minutes, price_job
-from cicosts.ci.runners import OrgRunnerRule, match_runner
-from cicosts.identity.service import ensure_github_account
+from cicosts.ci.deliveries.repository import CI_ROLLUP
+from cicosts.ci.pricing import billable_minutes, price_job
+from cicosts.ci.runners import match_runner
 from cicosts.kit.periods import parse_github_time, utc_now
-from cicosts.ledger import service as ledger
-from cicosts.models import (
-    Installation,
-    Organization,
-    Repository,
-    Workflow,
-    WorkflowJob,
-    WorkflowRun,
-)
+from cicosts.ledger.service import LEDGER
+from cicosts.models import Installation, Organization, Repository, Workflow, WorkflowJob, WorkflowRun
 
 JOB_STATUS_RANK = {"queued": 0, "waiting": 1, "pending": 1, "in_progress": 2, "completed": 3}
 RUN_STATUS_RANK = {
@@ -46,81 +38,6 @@ class UnprocessableDelivery(ValueError):
     """The payload lacks what its event must carry; retrying will not help."""
 
 
-@dataclass
-class DeliveryContext:
-    """What processing a batch of deliveries shares inside one transaction."""
-
-    session: AsyncSession
-    prices: PriceBook
-    self_hosted_nanos_per_minute: int
-    _organizations: dict[int, Organization] = field(default_factory=dict)
-    _repositories: dict[int, Repository] = field(default_factory=dict)
-    _workflows: dict[tuple[int, str], Workflow] = field(default_factory=dict)
-    _rules: dict[int, tuple[dict[str, OrgRunnerRule], dict[str, OrgRunnerRule]]] = field(default_factory=dict)
-
-    async def organization(self, account: dict[str, Any]) -> Organization:
-        account_id = int(account["id"])
-        if account_id not in self._organizations:
-            self._organizations[account_id] = await ensure_github_account(self.session, account)
-        return self._organizations[account_id]
-
-    async def repository(
-        self, org: Organization, data: dict[str, Any], installed: bool | None = None
-    ) -> Repository:
-        github_id = int(data["id"])
-        repository = self._repositories.get(github_id)
-        if repository is None:
-            repository = await repo_queries.repository_by_github_id(self.session, github_id)
-        if repository is None:
-            repository = Repository(
-                github_repository_id=github_id,
-                org_id=org.id,
-                name=str(data.get("name") or data["full_name"].split("/")[-1]),
-                full_name=str(data["full_name"]),
-                private=bool(data.get("private", True)),
-                installed=True if installed is None else installed,
-            )
-            self.session.add(repository)
-            await self.session.flush()
-        else:
-            repository.org_id = org.id
-            repository.full_name = str(data.get("full_name") or repository.full_name)
-            repository.name = str(data.get("name") or repository.name)
-            if "private" in data:
-                repository.private = bool(data["private"])
-            if installed is not None:
-                repository.installed = installed
-        self._repositories[github_id] = repository
-        return repository
-
-    async def workflow(
-        self,
-        repository: Repository,
-        name: str,
-        path: str | None = None,
-        github_workflow_id: int | None = None,
-    ) -> Workflow:
-        key = (repository.id, name)
-        workflow = self._workflows.get(key)
-        if workflow is None:
-            workflow = await repo_queries.workflow_by_name(self.session, repository.id, name)
-        if workflow is None:
-            workflow = Workflow(org_id=repository.org_id, repository_id=repository.id, name=name)
-            self.session.add(workflow)
-            await self.session.flush()
-        if path and workflow.path != path:
-            workflow.path = path
-        if github_workflow_id and workflow.github_workflow_id != github_workflow_id:
-            workflow.github_workflow_id = github_workflow_id
-        self._workflows[key] = workflow
-        return workflow
-
-    async def runner_rules(self, org_id: int) -> tuple[dict[str, OrgRunnerRule], dict[str, OrgRunnerRule]]:
-        if org_id not in self._rules:
-            self._rules[org_id] = await repo_queries.runner_rules(self.session, org_id)
-        return self._rules[org_id]
-
-
 def _require(payload: dict[str, Any], key: str) -> dict[str, Any]:
     value = payload.get(key)
     if not isinstance(value, dict):
@@ -136,7 +53,7 @@ async def handle_workflow_job(ctx: DeliveryContext, payload: dict[str, Any]) -> 
     repo_data = _require(payload, "repository")
     org = await ctx.organization(_require(repo_data, "owner"))
     repository = await ctx.repository(org, repo_data)
-    job = await repo_queries.job_for_update(ctx.session, org.id, int(data["id"]))
+    job = await ctx.job(org.id, int(data["id"]))
     status = str(data.get("status") or "queued")
     if job is not None and JOB_STATUS_RANK.get(job.status, 0) > JOB_STATUS_RANK.get(status, 0):
         return  # a late event never undoes a later state
@@ -147,34 +64,60 @@ async def handle_workflow_job(ctx: DeliveryContext, payload: dict[str, Any]) -> 
             org_id=org.id,
             repository_id=repository.id,
             workflow_id=workflow.id,
-            run_id=run.id,
+            run=run,
             github_job_id=int(data["id"]),
             github_run_id=int(data["run_id"]),
-            billable_minutes=0,
-            cost_nanos=0,
-            list_cost_nanos=0,
-            unpriced=False,
         )
+        ctx.add_job(job)
         old_ci = old_ledger = None
-        old_totals = WorkflowJobTotals()
+        old_totals = RunTotals()
     else:
-        workflow = await _job_workflow(ctx, job)
+        run = await _run_of(ctx, job)
+        workflow = await ctx.workflow_by_id(job.workflow_id)
         old_ci = job_ci_contribution(job)
         old_ledger = job_ledger_contribution(job, repository, workflow)
-        old_totals = WorkflowJobTotals.of(job)
+        old_totals = RunTotals.of(job)
     await _describe_job(ctx, job, data, status, repository)
-    if job.id is None:
-        ctx.session.add(job)
-        await ctx.session.flush()
-    await repo_queries.apply_ci_rollup(ctx.session, old_ci, job_ci_contribution(job))
-    await ledger.record(ctx.session, old_ledger, job_ledger_contribution(job, repository, workflow))
-    await repo_queries.add_to_run_totals(ctx.session, job.run_id, old_totals, WorkflowJobTotals.of(job))
+    ctx.record(CI_ROLLUP, old_ci, job_ci_contribution(job))
+    ctx.record(LEDGER, old_ledger, job_ledger_contribution(job, repository, workflow))
+    RunTotals.of(job).minus(old_totals).add_to(run)
 
 
-async def _job_workflow(ctx: DeliveryContext, job: WorkflowJob) -> Workflow:
-    workflow = await ctx.session.get(Workflow, job.workflow_id)
-    assert workflow is not None
-    return workflow
+async def _run_of(ctx: DeliveryContext, job: WorkflowJob) -> WorkflowRun:
+    run = await ctx.run(job.org_id, job.github_run_id)
+    assert run is not None, "jobs reference their run by a foreign key"
+    return run
+
+
+@dataclass(frozen=True)
+class RunTotals:
+    """A job's share of its run's totals (a run's cost is the sum over all its attempts' jobs)."""
+
+    billable_minutes: int = 0
+    cost_nanos: int = 0
+    list_cost_nanos: int = 0
+    unpriced_jobs: int = 0
+
+    @classmethod
+    def of(cls, job: WorkflowJob) -> RunTotals:
+        return cls(job.billable_minutes, job.cost_nanos, job.list_cost_nanos, int(job.unpriced))
+
+    def minus(self, other: RunTotals) -> RunTotals:
+        return RunTotals(
+            self.billable_minutes - other.billable_minutes,
+            self.cost_nanos - other.cost_nanos,
+            self.list_cost_nanos - other.list_cost_nanos,
+            self.unpriced_jobs - other.unpriced_jobs,
+        )
+
+    def add_to(self, run: WorkflowRun) -> None:
+        """Safe in memory: the run's row is locked (or new) for the rest of the transaction."""
+        if self == RunTotals():
+            return
+        run.billable_minutes += self.billable_minutes
+        run.cost_nanos += self.cost_nanos
+        run.list_cost_nanos += self.list_cost_nanos
+        run.unpriced_jobs += self.unpriced_jobs
 
 
 async def _run_for_job(
@@ -182,7 +125,7 @@ async def _run_for_job(
 ) -> WorkflowRun:
     """The job's run; a stub when the job arrives first, completed by the run's own event later."""
     github_run_id = int(data["run_id"])
-    run = await repo_queries.run_for_update(ctx.session, org.id, github_run_id)
+    run = await ctx.run(org.id, github_run_id)
     if run is not None:
         return run
     name = str(data.get("workflow_name") or UNKNOWN_WORKFLOW)
@@ -207,10 +150,9 @@ async def _run_for_job(
         list_cost_nanos=0,
         unpriced_jobs=0,
     )
-    ctx.session.add(run)
-    await ctx.session.flush()
+    ctx.add_run(run)
     note_latest_run(workflow, run)
-    await repo_queries.apply_ci_rollup(ctx.session, None, run_contribution(run))
+    ctx.record(CI_ROLLUP, None, run_contribution(run))
     return run
 
 
@@ -218,7 +160,6 @@ def note_latest_run(workflow: Workflow, run: WorkflowRun) -> None:
     """Workflows remember their latest run, so lists can sort and filter by it without scanning runs."""
     if workflow.last_run_at is not None and run.created_at < workflow.last_run_at:
         return
-    workflow.last_run_id = run.id
     workflow.last_run_at = run.created_at
     workflow.last_run_status = run.conclusion or run.status
 
@@ -282,7 +223,7 @@ async def handle_workflow_run(ctx: DeliveryContext, payload: dict[str, Any]) -> 
         path=data.get("path") or workflow_data.get("path"),
         github_workflow_id=data.get("workflow_id") or workflow_data.get("id"),
     )
-    run = await repo_queries.run_for_update(ctx.session, org.id, int(data["id"]))
+    run = await ctx.run(org.id, int(data["id"]))
     old = run_contribution(run)
     if run is None:
         run = WorkflowRun(
@@ -296,12 +237,14 @@ async def handle_workflow_run(ctx: DeliveryContext, payload: dict[str, Any]) -> 
             run_attempt=0,
             status="requested",
         )
-        ctx.session.add(run)
-    run.workflow_id = workflow.id
-    _describe_run(run, data)
-    await ctx.session.flush()
+        run.workflow_id = workflow.id
+        _describe_run(run, data)
+        ctx.add_run(run)
+    else:
+        run.workflow_id = workflow.id
+        _describe_run(run, data)
     note_latest_run(workflow, run)
-    await repo_queries.apply_ci_rollup(ctx.session, old, run_contribution(run))
+    ctx.record(CI_ROLLUP, old, run_contribution(run))
 
 
 def _describe_run(run: WorkflowRun, data: dict[str, Any]) -> None:
@@ -352,7 +295,7 @@ async def handle_installation(ctx: DeliveryContext, payload: dict[str, Any]) -> 
         await ctx.session.execute(
             update(Repository).where(Repository.org_id == org.id).values(installed=False)
         )
-        ctx._repositories.clear()
+        ctx.forget_repositories()
         return
     for repo_data in payload.get("repositories") or []:
         await ctx.repository(org, repo_data, installed=True)

@@ -283,7 +283,6 @@ def upgrade() -> None:
         sa.Column("name", sa.String(length=255), nullable=False),
         sa.Column("path", sa.String(length=500), nullable=True),
         sa.Column("github_workflow_id", sa.BigInteger(), nullable=True),
-        sa.Column("last_run_id", sa.BigInteger(), nullable=True),
         sa.Column("last_run_at", sa.DateTime(timezone=True), nullable=True),
         sa.Column("last_run_status", sa.String(length=20), nullable=True),
         sa.ForeignKeyConstraint(
