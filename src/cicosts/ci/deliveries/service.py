@@ -216,7 +216,9 @@ async def handle_workflow_run(ctx: DeliveryContext, payload: dict[str, Any]) -> 
     repository = await ctx.repository(org, repo_data)
     workflow_data = payload.get("workflow") if isinstance(payload.get("workflow"), dict) else {}
     assert isinstance(workflow_data, dict)
+    # Some runs carry an empty name; the workflow object names it then.
     name = str(data.get("name") or workflow_data.get("name") or UNKNOWN_WORKFLOW)
+    data = {**data, "name": name}
     workflow = await ctx.workflow(
         repository,
         name,
@@ -258,12 +260,14 @@ def _describe_run(run: WorkflowRun, data: dict[str, Any]) -> None:
     run.run_number = data.get("run_number") or run.run_number
     run.html_url = data.get("html_url") or run.html_url
     run.created_at = parse_github_time(data.get("created_at")) or run.created_at or utc_now()
+    was_described = bool(run.described)
     run.described = True
     run.updated_at = utc_now()
     status = str(data.get("status") or "requested")
     attempt = int(data.get("run_attempt") or 1)
     incoming = (attempt, RUN_STATUS_RANK.get(status, 0))
-    current = (run.run_attempt or 0, RUN_STATUS_RANK.get(run.status, 0))
+    # A stub's attempt and status are guesses from a job: the run's own event always wins over them.
+    current = (run.run_attempt or 0, RUN_STATUS_RANK.get(run.status, 0)) if was_described else (0, -1)
     if incoming < current:
         return  # a late event of an earlier state or attempt
     run.run_attempt = attempt
