@@ -22,21 +22,41 @@ ENDPOINTS = ["summary", "trends", "top-workflows", "recent-runs", "workflows", "
 
 
 async def ship_run(
-    client: TestClient, *, repo: dict, workflow: str, created: datetime, jobs: list[tuple[int, list[str]]],
+    client: TestClient,
+    *,
+    repo: dict,
+    workflow: str,
+    created: datetime,
+    jobs: list[tuple[int, list[str]]],
     conclusion: str = "success",
 ) -> int:
     run_id = next_id()
     total = max(seconds for seconds, _ in jobs)
     await client.deliver(
         "workflow_run",
-        run_event("completed", run_id=run_id, created=created, seconds=total, workflow=workflow, repo=repo,
-                  conclusion=conclusion),
+        run_event(
+            "completed",
+            run_id=run_id,
+            created=created,
+            seconds=total,
+            workflow=workflow,
+            repo=repo,
+            conclusion=conclusion,
+        ),
     )
     for seconds, labels in jobs:
         await client.deliver(
             "workflow_job",
-            job_event("completed", job_id=next_id(), run_id=run_id, started=created, seconds=seconds,
-                      labels=labels, workflow=workflow, repo=repo),
+            job_event(
+                "completed",
+                job_id=next_id(),
+                run_id=run_id,
+                started=created,
+                seconds=seconds,
+                labels=labels,
+                workflow=workflow,
+                repo=repo,
+            ),
         )
     return run_id
 
@@ -49,16 +69,25 @@ async def acme(
     when = datetime.now(UTC).replace(microsecond=0) - timedelta(days=2)
     await ship_run(client, repo=PRIVATE, workflow="CI", created=when, jobs=[(600, ["ubuntu-latest"])])
     await ship_run(client, repo=PUBLIC, workflow="Docs", created=when, jobs=[(300, ["ubuntu-latest"])])
-    await ship_run(client, repo=PRIVATE, workflow="Nightly", created=when + timedelta(minutes=1),
-                   jobs=[(120, ["mystery"])], conclusion="failure")
+    await ship_run(
+        client,
+        repo=PRIVATE,
+        workflow="Nightly",
+        created=when + timedelta(minutes=1),
+        jobs=[(120, ["mystery"])],
+        conclusion="failure",
+    )
     await worker.drain()
     return await member_token(sessionmaker, settings, "alice", "acme")
 
 
 @pytest.mark.parametrize("endpoint", ENDPOINTS)
 async def test_every_dashboard_endpoint_needs_a_token_and_membership(
-    client: TestClient, acme: tuple[str, int], sessionmaker: async_sessionmaker[AsyncSession],
-    settings: Settings, endpoint: str,
+    client: TestClient,
+    acme: tuple[str, int],
+    sessionmaker: async_sessionmaker[AsyncSession],
+    settings: Settings,
+    endpoint: str,
 ) -> None:
     token, org_id = acme
     path = f"/api/v1/dashboard/{endpoint}"
@@ -138,7 +167,12 @@ async def test_workflow_list_filters_sorts_and_pages(client: TestClient, acme: t
     nightly = listing["workflows"][2]
     assert (nightly["success_rate"], nightly["run_count"]) == (0.0, 1)
     by_name = await client.get(
-        "/api/v1/dashboard/workflows", token, org_id=org_id, sort_by="name", sort_order="desc", per_page=1,
+        "/api/v1/dashboard/workflows",
+        token,
+        org_id=org_id,
+        sort_by="name",
+        sort_order="desc",
+        per_page=1,
         page=2,
     )
     assert [w["name"] for w in by_name.json()["workflows"]] == ["Docs"]
@@ -156,10 +190,20 @@ async def test_calendar_periods_follow_the_organizations_time_zone(
     client: TestClient, worker: Worker, sessionmaker: async_sessionmaker[AsyncSession]
 ) -> None:
     # 05:00 UTC on 10 March is still 9 March in Los Angeles.
-    await ship_run(client, repo=PRIVATE, workflow="CI", created=at("2026-03-10T04:50:00"),
-                   jobs=[(600, ["ubuntu-latest"])])
-    await ship_run(client, repo=PRIVATE, workflow="CI", created=at("2026-03-11T17:00:00"),
-                   jobs=[(300, ["ubuntu-latest"])])
+    await ship_run(
+        client,
+        repo=PRIVATE,
+        workflow="CI",
+        created=at("2026-03-10T04:50:00"),
+        jobs=[(600, ["ubuntu-latest"])],
+    )
+    await ship_run(
+        client,
+        repo=PRIVATE,
+        workflow="CI",
+        created=at("2026-03-11T17:00:00"),
+        jobs=[(300, ["ubuntu-latest"])],
+    )
     await worker.drain()
     async with transaction(sessionmaker) as session:
         await session.execute(update(Organization).values(time_zone="America/Los_Angeles"))
@@ -180,12 +224,20 @@ async def test_calendar_periods_follow_the_organizations_time_zone(
 
 
 async def test_dashboard_reads_no_other_organizations_costs(
-    client: TestClient, acme: tuple[str, int], worker: Worker, sessionmaker: async_sessionmaker[AsyncSession],
+    client: TestClient,
+    acme: tuple[str, int],
+    worker: Worker,
+    sessionmaker: async_sessionmaker[AsyncSession],
     settings: Settings,
 ) -> None:
     other = repository("secret", repo_id=990, owner=account("other", 5151))
-    await ship_run(client, repo=other, workflow="CI", created=datetime.now(UTC) - timedelta(days=1),
-                   jobs=[(6000, ["macos-15"])])
+    await ship_run(
+        client,
+        repo=other,
+        workflow="CI",
+        created=datetime.now(UTC) - timedelta(days=1),
+        jobs=[(6000, ["macos-15"])],
+    )
     await worker.drain()
     token, org_id = acme
     body = (await client.get("/api/v1/dashboard/summary", token, org_id=org_id)).json()

@@ -66,7 +66,11 @@ async def test_run_fixtures_describe_the_run(
     payload = delivery["workflow_run"]
     assert run.github_run_id == payload["id"]
     # This run's own name is empty; its workflow's name stands in.
-    assert (run.name, run.path, run.event) == (delivery["workflow"]["name"], payload["path"], payload["event"])
+    assert (run.name, run.path, run.event) == (
+        delivery["workflow"]["name"],
+        payload["path"],
+        payload["event"],
+    )
     assert (run.head_branch, run.run_number, run.run_attempt) == (
         payload["head_branch"],
         payload["run_number"],

@@ -90,7 +90,11 @@ async def test_a_rerun_bills_every_attempt(
         "completed", job_id=next_id(), run_id=run_id, started=START, seconds=300, conclusion="failure"
     )
     second = job_event(
-        "completed", job_id=next_id(), run_id=run_id, started=START + timedelta(hours=1), seconds=100,
+        "completed",
+        job_id=next_id(),
+        run_id=run_id,
+        started=START + timedelta(hours=1),
+        seconds=100,
         attempt=2,
     )
     for action, attempt, conclusion in [("completed", 1, "failure"), ("completed", 2, "success")]:
@@ -120,14 +124,24 @@ async def test_mapped_larger_runner_and_unmatched_labels(
         org = Organization(github_account_id=8080, login="bigco", name="BigCo")
         session.add(org)
         await session.flush()
-        session.add(RunnerMapping(org_id=org.id, match_kind="label", match_value="linux-16", sku="linux_16_core"))
+        session.add(
+            RunnerMapping(org_id=org.id, match_kind="label", match_value="linux-16", sku="linux_16_core")
+        )
     repo = repository("oss", private=False, repo_id=9191, owner=owner)
     mapped, unknown = next_id(), next_id()
     for job_id, labels in [(mapped, ["linux-16"]), (unknown, ["mystery-runner"])]:
         await client.deliver(
             "workflow_job",
-            job_event("completed", job_id=job_id, run_id=next_id(), started=START, seconds=120,
-                      labels=labels, repo=repo, runner_group="Larger runners"),
+            job_event(
+                "completed",
+                job_id=job_id,
+                run_id=next_id(),
+                started=START,
+                seconds=120,
+                labels=labels,
+                repo=repo,
+                runner_group="Larger runners",
+            ),
         )
     await worker.drain()
     jobs = await jobs_by_id(sessionmaker)
@@ -152,8 +166,12 @@ run_spec = st.tuples(st.lists(job_spec, min_size=1, max_size=3), st.booleans()) 
 
 
 @settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(runs=st.lists(run_spec, min_size=1, max_size=3), order=st.randoms(use_true_random=False),
-       duplicates=st.integers(min_value=0, max_value=4), drain_every=st.sampled_from([1, 4, 1000]))
+@given(
+    runs=st.lists(run_spec, min_size=1, max_size=3),
+    order=st.randoms(use_true_random=False),
+    duplicates=st.integers(min_value=0, max_value=4),
+    drain_every=st.sampled_from([1, 4, 1000]),
+)
 async def test_any_order_converges_and_rollups_equal_raw_sums(
     client: TestClient,
     worker: Worker,
@@ -170,15 +188,28 @@ async def test_any_order_converges_and_rollups_equal_raw_sums(
         run_id = next_id()
         created = START + timedelta(minutes=next_id() % 5000)
         for action in ("requested", "completed"):
-            deliveries.append(("workflow_run", run_event(action, run_id=run_id, created=created, repo=repo),
-                               f"d{next_id()}"))
+            deliveries.append(
+                (
+                    "workflow_run",
+                    run_event(action, run_id=run_id, created=created, repo=repo),
+                    f"d{next_id()}",
+                )
+            )
         for seconds, label, attempt in jobs:
             job_id = next_id()
             rate = RATES_2026.get(label)
             expected[job_id] = 0 if rate is None or not private else math.ceil(seconds / 60) * rate
             for action in ("queued", "in_progress", "completed"):
-                payload = job_event(action, job_id=job_id, run_id=run_id, started=created, seconds=seconds,
-                                    labels=[label], attempt=attempt, repo=repo)
+                payload = job_event(
+                    action,
+                    job_id=job_id,
+                    run_id=run_id,
+                    started=created,
+                    seconds=seconds,
+                    labels=[label],
+                    attempt=attempt,
+                    repo=repo,
+                )
                 deliveries.append(("workflow_job", payload, f"d{next_id()}"))
     deliveries += [order.choice(deliveries) for _ in range(duplicates)]  # redeliveries, same GUID
     order.shuffle(deliveries)

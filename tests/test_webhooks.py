@@ -124,7 +124,9 @@ async def test_missing_delivery_header_is_a_400(client: TestClient) -> None:
     assert "X-GitHub-Delivery" in signed.json()["detail"]
 
 
-async def test_deliveries_count_in_metrics(client: TestClient, sessionmaker: async_sessionmaker[AsyncSession]) -> None:
+async def test_deliveries_count_in_metrics(
+    client: TestClient, sessionmaker: async_sessionmaker[AsyncSession]
+) -> None:
     await client.deliver("workflow_run", {"action": "requested"})
     metrics = (await client.http.get("/metrics")).text
     assert 'cicosts_webhook_deliveries_received_total{event="workflow_run",outcome="queued"}' in metrics

@@ -36,11 +36,13 @@ async def test_a_failing_delivery_retries_with_backoff_then_becomes_a_dead_lette
 ) -> None:
     worker = Worker(sessionmaker, settings.model_copy(update={"worker_max_attempts": 3}))
     # A job event whose repository owner has no id: processing raises every time.
-    broken = job_event("completed", job_id=next_id(), run_id=next_id(), started=at("2026-02-01T10:00:00"),
-                       seconds=60)
+    broken = job_event(
+        "completed", job_id=next_id(), run_id=next_id(), started=at("2026-02-01T10:00:00"), seconds=60
+    )
     broken["repository"]["owner"] = {"login": "no-id"}
-    good = job_event("completed", job_id=next_id(), run_id=next_id(), started=at("2026-02-01T10:00:00"),
-                     seconds=60)
+    good = job_event(
+        "completed", job_id=next_id(), run_id=next_id(), started=at("2026-02-01T10:00:00"), seconds=60
+    )
     await client.deliver("workflow_job", broken, delivery_id="broken")
     await client.deliver("workflow_job", good, delivery_id="good")
     await worker.drain()
@@ -60,8 +62,9 @@ async def test_a_failing_delivery_retries_with_backoff_then_becomes_a_dead_lette
 async def test_a_replayed_dead_letter_is_processed_again(
     client: TestClient, worker: Worker, sessionmaker: async_sessionmaker[AsyncSession]
 ) -> None:
-    payload = job_event("completed", job_id=next_id(), run_id=next_id(), started=at("2026-02-01T10:00:00"),
-                        seconds=60)
+    payload = job_event(
+        "completed", job_id=next_id(), run_id=next_id(), started=at("2026-02-01T10:00:00"), seconds=60
+    )
     await client.deliver("workflow_job", payload, delivery_id="later-fixed")
     async with transaction(sessionmaker) as session:
         await session.execute(update(Job).values(status="dead", attempts=8, last_error="boom"))
@@ -77,8 +80,12 @@ async def test_a_replayed_dead_letter_is_processed_again(
 async def test_an_expired_lease_is_taken_over(
     client: TestClient, worker: Worker, sessionmaker: async_sessionmaker[AsyncSession]
 ) -> None:
-    await client.deliver("workflow_job", job_event("completed", job_id=next_id(), run_id=next_id(),
-                                                   started=at("2026-02-01T10:00:00"), seconds=60))
+    await client.deliver(
+        "workflow_job",
+        job_event(
+            "completed", job_id=next_id(), run_id=next_id(), started=at("2026-02-01T10:00:00"), seconds=60
+        ),
+    )
     async with transaction(sessionmaker) as session:
         claimed = await queue.claim(session, "github_webhooks", 10, timedelta(minutes=5))
     assert len(claimed) == 1
@@ -113,7 +120,11 @@ async def test_a_worker_killed_mid_batch_loses_nothing_and_counts_nothing_twice(
             job_event("completed", job_id=next_id(), run_id=next_id(), started=started, seconds=60 + index),
         )
     process = await asyncio.create_subprocess_exec(
-        sys.executable, "-c", WORKER_SCRIPT, settings.database_url, "50",
+        sys.executable,
+        "-c",
+        WORKER_SCRIPT,
+        settings.database_url,
+        "50",
         env={**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)},
     )
     try:

@@ -49,7 +49,7 @@ def create_app(settings: Settings | None = None, *, run_worker: bool = False) ->
     app.state.sessionmaker = create_sessionmaker(engine)
     install_error_handlers(app)
 
-    app.add_middleware(RequestMetricsMiddleware, router=app.router)
+    app.add_middleware(RequestMetricsMiddleware)
     app.include_router(health_router)
     app.include_router(webhooks_router)
     app.include_router(dashboard_router)

@@ -57,7 +57,7 @@ async def _migrate(settings: Settings) -> None:
         await engine.dispose()
 
 
-async def _load_demo(settings: Settings) -> None:
+async def _load_demo(settings: Settings, days: int = 90) -> None:
     engine = create_engine(settings)
     sessionmaker = create_sessionmaker(engine)
     try:
@@ -65,9 +65,9 @@ async def _load_demo(settings: Settings) -> None:
             console.print("Demo organization [bold]acme-demo[/bold] is already loaded.")
             return
         with Progress(console=console) as progress:
-            task = progress.add_task("Loading 90 days of demo deliveries", total=None)
+            task = progress.add_task(f"Loading {days} days of demo deliveries", total=None)
             sent = await load_demo(
-                sessionmaker, settings, progress=lambda n: progress.update(task, completed=n)
+                sessionmaker, settings, days=days, progress=lambda n: progress.update(task, completed=n)
             )
         console.print(f"Loaded {sent} deliveries for [bold]acme-demo[/bold].")
         console.print("Get a token: [bold]cicosts token --login demo --org acme-demo[/bold]")
@@ -126,10 +126,10 @@ def migrate() -> None:
 
 
 @app.command()
-def demo() -> None:
+def demo(days: Annotated[int, typer.Option(min=1, max=365)] = 90) -> None:
     """Load the demo organization (acme-demo) through the real ingestion code."""
     _run(_migrate)
-    _run(_load_demo)
+    _run(lambda settings: _load_demo(settings, days))
 
 
 @app.command()

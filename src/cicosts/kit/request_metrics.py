@@ -4,24 +4,20 @@ from __future__ import annotations
 
 import time
 
-from starlette.routing import Match, Router
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from cicosts.kit.metrics import REQUEST_LATENCY, REQUESTS
 
 
-def route_template(router: Router, scope: Scope) -> str:
-    for route in router.routes:
-        match, _ = route.matches(scope)
-        if match is Match.FULL:
-            return str(getattr(route, "path", "unmatched"))
-    return "unmatched"
+def route_template(scope: Scope) -> str:
+    """The matched route's path template (the router records the route in the scope)."""
+    route = scope.get("route")
+    return str(getattr(route, "path", "unmatched"))
 
 
 class RequestMetricsMiddleware:
-    def __init__(self, app: ASGIApp, router: Router) -> None:
+    def __init__(self, app: ASGIApp) -> None:
         self.app = app
-        self.router = router
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -39,7 +35,7 @@ class RequestMetricsMiddleware:
         try:
             await self.app(scope, receive, send_with_status)
         finally:
-            route = route_template(self.router, scope)
+            route = route_template(scope)
             method = scope["method"]
             REQUEST_LATENCY.labels(method, route).observe(time.perf_counter() - started)
             REQUESTS.labels(method, route, str(status)).inc()

@@ -1,0 +1,3 @@
+from cicosts.cli import main
+
+main()
