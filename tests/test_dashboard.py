@@ -165,7 +165,7 @@ async def test_workflow_list_filters_sorts_and_pages(client: TestClient, acme: t
     assert listing["total"] == 3 and listing["repositories"] == ["acme/api", "acme/sdk"]
     assert [w["name"] for w in listing["workflows"]] == ["CI", "Docs", "Nightly"]
     nightly = listing["workflows"][2]
-    assert (nightly["success_rate"], nightly["run_count"]) == (0.0, 1)
+    assert (nightly["success_rate"], nightly["run_count"], nightly["unpriced_jobs"]) == (0.0, 1, 1)
     by_name = await client.get(
         "/api/v1/dashboard/workflows",
         token,
@@ -183,7 +183,13 @@ async def test_workflow_list_filters_sorts_and_pages(client: TestClient, acme: t
     searched = await client.get("/api/v1/dashboard/workflows", token, org_id=org_id, search="nIGH")
     assert [w["name"] for w in searched.json()["workflows"]] == ["Nightly"]
     summary = (await client.get("/api/v1/dashboard/workflows/summary", token, org_id=org_id)).json()
-    assert summary == {"total_workflows": 3, "total_runs": 3, "total_cost": 0.06, "avg_cost_per_run": 0.02}
+    assert summary == {
+        "total_workflows": 3,
+        "total_runs": 3,
+        "total_cost": 0.06,
+        "avg_cost_per_run": 0.02,
+        "unpriced_jobs": 1,
+    }
 
 
 async def test_calendar_periods_follow_the_organizations_time_zone(

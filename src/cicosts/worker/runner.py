@@ -66,6 +66,7 @@ class Worker:
         try:
             async with transaction(self.sessionmaker) as session:
                 await self._process(session, batch)
+            _count_processed(batch)
         except Exception:
             logger.info("batch of %d failed; processing its jobs one by one", len(batch))
             for job in batch:
@@ -81,13 +82,12 @@ class Worker:
             await queue.finish(session, done, DONE)
         if ignored:
             await queue.finish(session, ignored, IGNORED)
-        for job in batch:
-            DELIVERIES_PROCESSED.labels(kind=job.kind).inc()
 
     async def _run_alone(self, job: ClaimedJob) -> None:
         try:
             async with transaction(self.sessionmaker) as session:
                 await self._process(session, [job])
+            _count_processed([job])
         except Exception as exc:
             permanent = isinstance(exc, UnprocessableDelivery)
             async with transaction(self.sessionmaker) as session:
@@ -126,3 +126,9 @@ class Worker:
 
     def stop(self) -> None:
         self._stopping.set()
+
+
+def _count_processed(batch: list[ClaimedJob]) -> None:
+    """Counted after commit: a rolled-back batch was not processed."""
+    for job in batch:
+        DELIVERIES_PROCESSED.labels(kind=job.kind).inc()

@@ -69,6 +69,7 @@ def workflow_totals(org_id: int, period: Period) -> Any:
             func.sum(CIHourly.completed_runs).label("completed"),
             func.sum(CIHourly.successful_runs).label("successful"),
             func.sum(CIHourly.run_seconds).label("seconds"),
+            func.sum(CIHourly.unpriced_jobs).label("unpriced"),
         )
         .where(CIHourly.org_id == org_id, _in(period))
         .group_by(CIHourly.workflow_id)
@@ -109,6 +110,7 @@ async def workflow_page(
             totals.c.completed,
             totals.c.successful,
             totals.c.seconds,
+            totals.c.unpriced,
         )
         .join(totals, totals.c.workflow_id == Workflow.id)
         .join(Repository, Repository.id == Workflow.repository_id)
@@ -141,8 +143,10 @@ async def recent_runs(session: AsyncSession, org_id: int, limit: int) -> list[tu
     return [(run, full_name) for run, full_name in rows]
 
 
-async def active_workflow_totals(session: AsyncSession, org_id: int, period: Period) -> tuple[int, int, int]:
-    """(workflows with activity, cost, runs) in the period."""
+async def active_workflow_totals(
+    session: AsyncSession, org_id: int, period: Period
+) -> tuple[int, int, int, int]:
+    """(workflows with activity, cost, runs, unpriced jobs) in the period."""
     totals = workflow_totals(org_id, period)
     row = (
         await session.execute(
@@ -150,7 +154,8 @@ async def active_workflow_totals(session: AsyncSession, org_id: int, period: Per
                 func.count(totals.c.workflow_id),
                 func.coalesce(func.sum(totals.c.cost), 0),
                 func.coalesce(func.sum(totals.c.runs), 0),
+                func.coalesce(func.sum(totals.c.unpriced), 0),
             )
         )
     ).one()
-    return int(row[0]), int(row[1]), int(row[2])
+    return int(row[0]), int(row[1]), int(row[2]), int(row[3])

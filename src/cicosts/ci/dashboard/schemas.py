@@ -59,6 +59,7 @@ class WorkflowRow(BaseModel):
     total_cost: float
     avg_duration: float
     success_rate: float | None = Field(description="Percent of completed runs that succeeded")
+    unpriced_jobs: int = Field(description="Jobs whose runner has no known price (not in total_cost)")
 
 
 class WorkflowList(BaseModel):
@@ -74,3 +75,4 @@ class WorkflowsSummary(BaseModel):
     total_runs: int
     total_cost: float
     avg_cost_per_run: float
+    unpriced_jobs: int

@@ -108,6 +108,7 @@ def _workflow_row(row: Any) -> WorkflowRow:
         total_cost=nanos_to_json_usd(int(row.cost)),
         avg_duration=round(int(row.seconds) / completed, 1) if completed else 0.0,
         success_rate=round(int(row.successful) * 100 / completed, 1) if completed else None,
+        unpriced_jobs=int(row.unpriced),
     )
 
 
@@ -172,12 +173,13 @@ async def workflows_summary(
     session: AsyncSession, org: Organization, days: int, now: datetime
 ) -> WorkflowsSummary:
     window = last_days(days, zone(org.time_zone), now)
-    count, cost, runs = await repository.active_workflow_totals(session, org.id, window)
+    count, cost, runs, unpriced = await repository.active_workflow_totals(session, org.id, window)
     return WorkflowsSummary(
         total_workflows=count,
         total_runs=runs,
         total_cost=nanos_to_json_usd(cost),
         avg_cost_per_run=_average_usd(cost, runs),
+        unpriced_jobs=unpriced,
     )
 
 
