@@ -84,7 +84,7 @@ async def test_deliveries_lists_failures_and_replays_one(
 async def test_demo_loads_a_realistic_organization_through_ingestion(
     settings: Settings, sessionmaker: async_sessionmaker[AsyncSession]
 ) -> None:
-    code, output = await cicosts(settings, "demo", "--days", "3")
+    code, output = await cicosts(settings, "demo", "--days", "7")
     assert code == 0, output
     async with transaction(sessionmaker) as session:
         repos = list(await session.scalars(select(Repository)))
@@ -96,7 +96,7 @@ async def test_demo_loads_a_realistic_organization_through_ingestion(
     assert workflows is not None and workflows >= 15
     assert {"linux", "windows", "macos", "self_hosted", "linux_8_core"} <= skus
     assert unpriced and pending == 0
-    code, output = await cicosts(settings, "demo", "--days", "3")
+    code, output = await cicosts(settings, "demo", "--days", "7")
     assert code == 0 and "already loaded" in output
 
 
