@@ -18,7 +18,7 @@ from tests.helpers import TestClient, account, at, job_event, member_token, next
 OWNER = account("acme", 4242)
 PRIVATE = repository("api", private=True, repo_id=501, owner=OWNER)
 PUBLIC = repository("sdk", private=False, repo_id=502, owner=OWNER)
-ENDPOINTS = ["summary", "trends", "top-workflows", "recent-runs", "workflows", "workflows/summary"]
+ENDPOINTS = ["summary", "trends", "top-workflows", "recent-runs", "workflows", "workflows/summary", "runs/1"]
 
 
 async def ship_run(

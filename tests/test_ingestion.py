@@ -19,6 +19,7 @@ from tests.helpers import (
     account,
     at,
     job_event,
+    member_token,
     next_id,
     raw_totals,
     repository,
@@ -114,6 +115,18 @@ async def test_a_rerun_bills_every_attempt(
     assert (run.billable_minutes, run.cost_nanos) == (5 + 2, 7 * 6_000_000)
     jobs = await jobs_by_id(sessionmaker)
     assert sorted(job.run_attempt for job in jobs.values()) == [1, 2]
+    token, org_id = await member_token(sessionmaker, client.settings, "ann", "acme")
+    detail = (await client.get(f"/api/v1/dashboard/runs/{run.id}", token, org_id=org_id)).json()
+    assert [(a["attempt"], a["billable_minutes"], a["cost"]) for a in detail["attempts"]] == [
+        (1, 5, 0.03),
+        (2, 2, 0.012),
+    ]
+    assert (detail["cost"], detail["run_attempt"], len(detail["jobs"])) == (0.042, 2, 2)
+    assert detail["jobs"][0]["unit_price"] == 0.006
+    other_token, other_org = await member_token(sessionmaker, client.settings, "eve", "elsewhere")
+    assert (
+        await client.get(f"/api/v1/dashboard/runs/{run.id}", other_token, org_id=other_org)
+    ).status_code == 404
 
 
 async def test_mapped_larger_runner_and_unmatched_labels(

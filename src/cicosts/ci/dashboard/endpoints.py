@@ -11,6 +11,7 @@ from cicosts.ci.dashboard.repository import WorkflowFilters
 from cicosts.ci.dashboard.schemas import (
     DashboardSummary,
     RecentRun,
+    RunDetail,
     TopWorkflow,
     TrendPoint,
     WorkflowList,
@@ -50,6 +51,12 @@ async def dashboard_recent_runs(
     session: Session, access: OrgMember, limit: Annotated[int, Query(ge=1, le=100)] = 10
 ) -> list[RecentRun]:
     return await service.recent_runs(session, access.organization, limit)
+
+
+@router.get("/runs/{run_id}")
+async def dashboard_run(session: Session, access: OrgMember, run_id: int) -> RunDetail:
+    """One run with its jobs and what each attempt cost (re-runs bill every attempt)."""
+    return await service.run_detail(session, access.organization, run_id)
 
 
 @router.get("/workflows")

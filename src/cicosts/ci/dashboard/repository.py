@@ -12,7 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.sql import ColumnElement
 
 from cicosts.kit.periods import Period
-from cicosts.models import CIHourly, Repository, Workflow, WorkflowRun
+from cicosts.models import CIHourly, Repository, Workflow, WorkflowJob, WorkflowRun
 
 
 def _in(period: Period) -> ColumnElement[bool]:
@@ -159,3 +159,23 @@ async def active_workflow_totals(
         )
     ).one()
     return int(row[0]), int(row[1]), int(row[2]), int(row[3])
+
+
+async def run_with_jobs(
+    session: AsyncSession, org_id: int, run_id: int
+) -> tuple[WorkflowRun, str, list[WorkflowJob]] | None:
+    found = (
+        await session.execute(
+            select(WorkflowRun, Repository.full_name)
+            .join(Repository, Repository.id == WorkflowRun.repository_id)
+            .where(WorkflowRun.org_id == org_id, WorkflowRun.id == run_id)
+        )
+    ).first()
+    if found is None:
+        return None
+    jobs = await session.scalars(
+        select(WorkflowJob)
+        .where(WorkflowJob.org_id == org_id, WorkflowJob.run_id == run_id)
+        .order_by(WorkflowJob.run_attempt, WorkflowJob.id)
+    )
+    return found[0], found[1], list(jobs)

@@ -76,3 +76,51 @@ class WorkflowsSummary(BaseModel):
     total_cost: float
     avg_cost_per_run: float
     unpriced_jobs: int
+
+
+class AttemptCost(BaseModel):
+    attempt: int
+    jobs: int
+    billable_minutes: int
+    cost: float
+    list_cost: float
+    unpriced_jobs: int
+
+
+class RunJob(BaseModel):
+    id: int
+    name: str
+    attempt: int
+    status: str
+    conclusion: str | None
+    labels: list[str]
+    sku: str | None
+    billable_minutes: int
+    unit_price: float | None = Field(description="USD per minute the job was priced at")
+    cost: float
+    list_cost: float
+    price_source: str | None
+    unpriced: bool
+
+
+class RunDetail(BaseModel):
+    id: int
+    github_run_id: int
+    workflow: str
+    repo: str
+    event: str | None
+    branch: str | None
+    actor: str | None
+    run_number: int | None
+    run_attempt: int
+    status: str
+    conclusion: str | None
+    created_at: datetime
+    started_at: datetime | None
+    completed_at: datetime | None
+    billable_minutes: int
+    cost: float
+    list_cost: float
+    unpriced_jobs: int
+    attempts: list[AttemptCost] = Field(description="Every attempt is billed; the run's cost is their sum")
+    jobs: list[RunJob]

@@ -13,15 +13,19 @@ from cicosts.ci.dashboard import repository
 from cicosts.ci.dashboard.repository import WorkflowFilters
 from cicosts.ci.dashboard.schemas import (
     AmountChange,
+    AttemptCost,
     DashboardSummary,
     RecentRun,
+    RunDetail,
+    RunJob,
     TopWorkflow,
     TrendPoint,
     WorkflowList,
     WorkflowRow,
     WorkflowsSummary,
 )
-from cicosts.kit.money import change_percent, nanos_to_json_usd
+from cicosts.errors import NotFound
+from cicosts.kit.money import change_percent, nanos_to_decimal, nanos_to_json_usd
 from cicosts.kit.periods import (
     day_so_far,
     last_days,
@@ -30,7 +34,7 @@ from cicosts.kit.periods import (
     week_so_far,
     zone,
 )
-from cicosts.models import Organization, Workflow
+from cicosts.models import Organization, Workflow, WorkflowJob
 
 SortField = Literal["name", "cost", "runs", "last_run", "avg_duration", "success_rate"]
 SortOrder = Literal["asc", "desc"]
@@ -201,3 +205,70 @@ async def recent_runs(session: AsyncSession, org: Organization, limit: int) -> l
             )
         )
     return result
+
+
+def _attempts(jobs: list[WorkflowJob]) -> list[AttemptCost]:
+    by_attempt: dict[int, list[WorkflowJob]] = defaultdict(list)
+    for job in jobs:
+        if job.status == "completed":
+            by_attempt[job.run_attempt].append(job)
+    return [
+        AttemptCost(
+            attempt=attempt,
+            jobs=len(group),
+            billable_minutes=sum(j.billable_minutes for j in group),
+            cost=nanos_to_json_usd(sum(j.cost_nanos for j in group)),
+            list_cost=nanos_to_json_usd(sum(j.list_cost_nanos for j in group)),
+            unpriced_jobs=sum(j.unpriced for j in group),
+        )
+        for attempt, group in sorted(by_attempt.items())
+    ]
+
+
+def _run_job(job: WorkflowJob) -> RunJob:
+    return RunJob(
+        id=job.github_job_id,
+        name=job.name,
+        attempt=job.run_attempt,
+        status=job.status,
+        conclusion=job.conclusion,
+        labels=job.labels,
+        sku=job.sku,
+        billable_minutes=job.billable_minutes,
+        unit_price=float(nanos_to_decimal(job.unit_price_nanos))
+        if job.unit_price_nanos is not None
+        else None,
+        cost=nanos_to_json_usd(job.cost_nanos),
+        list_cost=nanos_to_json_usd(job.list_cost_nanos),
+        price_source=job.price_source,
+        unpriced=job.unpriced,
+    )
+
+
+async def run_detail(session: AsyncSession, org: Organization, run_id: int) -> RunDetail:
+    found = await repository.run_with_jobs(session, org.id, run_id)
+    if found is None:
+        raise NotFound(f"Run {run_id} not found")
+    run, repo_name, jobs = found
+    return RunDetail(
+        id=run.id,
+        github_run_id=run.github_run_id,
+        workflow=run.name,
+        repo=repo_name,
+        event=run.event,
+        branch=run.head_branch,
+        actor=run.actor_login,
+        run_number=run.run_number,
+        run_attempt=run.run_attempt,
+        status=run.status,
+        conclusion=run.conclusion,
+        created_at=run.created_at,
+        started_at=run.run_started_at,
+        completed_at=run.completed_at,
+        billable_minutes=run.billable_minutes,
+        cost=nanos_to_json_usd(run.cost_nanos),
+        list_cost=nanos_to_json_usd(run.list_cost_nanos),
+        unpriced_jobs=run.unpriced_jobs,
+        attempts=_attempts(jobs),
+        jobs=[_run_job(job) for job in jobs],
+    )
