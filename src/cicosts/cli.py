@@ -98,9 +98,18 @@ def serve(
 
 
 @app.command()
-def api(host: str = "127.0.0.1", port: int = 8000) -> None:
+def api(
+    host: str = "127.0.0.1",
+    port: int = 8000,
+    workers: Annotated[int, typer.Option(min=1, max=64, help="API processes sharing the port")] = 1,
+) -> None:
     """The API alone (run workers apart with `cicosts worker`)."""
-    _serve(host, port, run_worker=False)
+    if workers == 1:
+        _serve(host, port, run_worker=False)
+        return
+    _settings()  # refuse bad configuration before forking
+    logging.basicConfig(level=logging.INFO)
+    uvicorn.run("cicosts.app:create_app", factory=True, host=host, port=port, workers=workers)
 
 
 @app.command()
