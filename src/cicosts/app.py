@@ -10,12 +10,17 @@ from fastapi import FastAPI
 
 from cicosts import __version__
 from cicosts.ci.dashboard.endpoints import router as dashboard_router
+from cicosts.ci.runner_mappings.endpoints import router as runner_mappings_router
 from cicosts.ci.webhooks.endpoints import router as webhooks_router
 from cicosts.config import Settings, get_settings
 from cicosts.db import create_engine, create_sessionmaker
 from cicosts.errors import install_error_handlers
 from cicosts.health.endpoints import router as health_router
+from cicosts.identity.api_keys.endpoints import router as api_keys_router
+from cicosts.identity.auth.endpoints import router as auth_router
+from cicosts.identity.settings.endpoints import router as settings_router
 from cicosts.kit.request_metrics import RequestMetricsMiddleware
+from cicosts.plans.endpoints import router as limits_router
 from cicosts.worker.runner import Worker
 
 
@@ -36,6 +41,7 @@ def create_app(settings: Settings | None = None, *, run_worker: bool = False) ->
                 worker.stop()
                 with suppress(asyncio.CancelledError):
                     await worker_task
+            await app.state.http.aclose()
             await engine.dispose()
 
     app = FastAPI(
@@ -53,4 +59,9 @@ def create_app(settings: Settings | None = None, *, run_worker: bool = False) ->
     app.include_router(health_router)
     app.include_router(webhooks_router)
     app.include_router(dashboard_router)
+    app.include_router(auth_router)
+    app.include_router(api_keys_router)
+    app.include_router(settings_router)
+    app.include_router(limits_router)
+    app.include_router(runner_mappings_router)
     return app

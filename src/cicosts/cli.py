@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import logging
 import time
 from collections.abc import Callable, Coroutine
 from datetime import timedelta
@@ -25,6 +24,7 @@ from cicosts.demo import demo_exists, demo_workflows, load_demo
 from cicosts.identity.service import ensure_user_with_organization
 from cicosts.identity.tokens import create_access_token
 from cicosts.kit.periods import utc_now
+from cicosts.kit.request_id import configure_logging
 from cicosts.migrations import upgrade_database
 from cicosts.models.queue import DEAD, FAILED
 from cicosts.worker import queue
@@ -78,7 +78,7 @@ async def _load_demo(settings: Settings, days: int = 90) -> None:
 def _serve(host: str, port: int, run_worker: bool) -> None:
     from cicosts.app import create_app
 
-    logging.basicConfig(level=logging.INFO)
+    configure_logging()
     uvicorn.run(create_app(_settings(), run_worker=run_worker), host=host, port=port)
 
 
@@ -108,7 +108,7 @@ def api(
         _serve(host, port, run_worker=False)
         return
     _settings()  # refuse bad configuration before forking
-    logging.basicConfig(level=logging.INFO)
+    configure_logging()
     uvicorn.run("cicosts.app:create_app", factory=True, host=host, port=port, workers=workers)
 
 
@@ -123,7 +123,7 @@ def worker() -> None:
         finally:
             await engine.dispose()
 
-    logging.basicConfig(level=logging.INFO)
+    configure_logging()
     _run(work)
 
 

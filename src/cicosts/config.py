@@ -31,7 +31,7 @@ class ConfigurationError(RuntimeError):
 
 
 class Settings(BaseSettings):
-    model_config = SettingsConfigDict(env_file=".env", extra="ignore")
+    model_config = SettingsConfigDict(env_file=".env", extra="ignore", env_ignore_empty=True)
 
     environment: Literal["development", "production"] = "development"
     database_url: str = DEFAULT_DATABASE_URL
@@ -47,6 +47,27 @@ class Settings(BaseSettings):
     worker_lease_seconds: float = Field(default=60.0, gt=0)
     worker_idle_seconds: float = Field(default=0.5, gt=0)
     worker_max_attempts: int = Field(default=8, ge=1)
+    github_url: str = "https://github.com"
+    github_api_url: str = "https://api.github.com"
+    # Where sign-in may send people back to (comma-separated URLs); the dashboard's own origin in practice.
+    oauth_redirect_allowlist: str = "http://127.0.0.1:8000/,http://localhost:8000/,http://localhost:3000/"
+    refresh_token_days: int = Field(default=30, ge=1)
+    billing_enabled: bool = False
+    rate_limit_per_minute: int | None = Field(default=None, ge=1)
+    redis_url: str | None = None
+    cors_origins: str = ""
+
+    @property
+    def redirect_allowlist(self) -> list[str]:
+        return [url.strip() for url in self.oauth_redirect_allowlist.split(",") if url.strip()]
+
+    @property
+    def cors_origin_list(self) -> list[str]:
+        return [origin.strip() for origin in self.cors_origins.split(",") if origin.strip()]
+
+    @property
+    def oauth_configured(self) -> bool:
+        return bool(self.github_client_id and self.github_client_secret)
 
     @property
     def is_production(self) -> bool:

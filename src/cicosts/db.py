@@ -22,6 +22,7 @@ from sqlalchemy.ext.asyncio import (
 )
 
 from cicosts.config import Settings
+from cicosts.errors import CICostsError
 
 
 def create_engine(settings: Settings) -> AsyncEngine:
@@ -67,6 +68,9 @@ class TransactionalRoute(APIRoute):
                 request.state.session = session
                 try:
                     response = await handler(request)
+                except CICostsError as exc:
+                    await (session.commit() if exc.keep_changes else session.rollback())
+                    raise
                 except BaseException:
                     await session.rollback()
                     raise

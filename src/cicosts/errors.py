@@ -11,6 +11,8 @@ from fastapi.responses import JSONResponse
 
 class CICostsError(Exception):
     status_code = 500
+    # A refusal that must still be recorded (a revoked token family) commits the request's changes.
+    keep_changes = False
 
     def __init__(self, detail: str, *, headers: dict[str, str] | None = None) -> None:
         super().__init__(detail)
@@ -47,6 +49,10 @@ class PayloadTooLarge(CICostsError):
 
 class Unprocessable(CICostsError):
     status_code = 422
+
+
+class BadGateway(CICostsError):
+    status_code = 502
 
 
 class ServiceUnavailable(CICostsError):

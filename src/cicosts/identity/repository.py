@@ -31,3 +31,23 @@ async def membership(session: AsyncSession, org_id: int, user_id: int) -> Member
     return await session.scalar(
         select(Membership).where(Membership.org_id == org_id, Membership.user_id == user_id)
     )
+
+
+async def plans_of_user(session: AsyncSession, user_id: int) -> list[str]:
+    return list(
+        await session.scalars(
+            select(Organization.plan)
+            .join(Membership, Membership.org_id == Organization.id)
+            .where(Membership.user_id == user_id)
+        )
+    )
+
+
+async def organizations_of_user(session: AsyncSession, user_id: int) -> list[tuple[Organization, Membership]]:
+    rows = await session.execute(
+        select(Organization, Membership)
+        .join(Membership, Membership.org_id == Organization.id)
+        .where(Membership.user_id == user_id)
+        .order_by(Organization.login)
+    )
+    return [(org, membership) for org, membership in rows]

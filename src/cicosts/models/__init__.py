@@ -4,17 +4,20 @@ from cicosts.models.base import Base
 from cicosts.models.ci import RunnerMapping, RunnerPrice, Workflow, WorkflowJob, WorkflowRun
 from cicosts.models.github import Installation, Repository
 from cicosts.models.ledger import CIHourly, LedgerHourly
-from cicosts.models.organization import Membership, Organization, User
+from cicosts.models.organization import ApiKey, Membership, OAuthState, Organization, RefreshToken, User
 from cicosts.models.queue import Job
 
 __all__ = [
+    "ApiKey",
     "Base",
     "CIHourly",
     "Installation",
     "Job",
     "LedgerHourly",
     "Membership",
+    "OAuthState",
     "Organization",
+    "RefreshToken",
     "Repository",
     "RunnerMapping",
     "RunnerPrice",

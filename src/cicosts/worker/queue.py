@@ -19,6 +19,7 @@ from cicosts.models import Job
 from cicosts.models.queue import DEAD, DONE, FAILED, IGNORED, QUEUED, RUNNING
 
 JOBS: Table = Job.__table__  # type: ignore[assignment]
+MAINTENANCE_QUEUE = "maintenance"  # re-pricing, erasing deleted accounts
 MAX_BACKOFF = timedelta(hours=1)
 
 
@@ -39,6 +40,7 @@ async def enqueue(
     dedupe_key: str,
     payload: str,
     status: str = QUEUED,
+    run_at: datetime | None = None,
 ) -> bool:
     """Store a job once per (queue, dedupe_key). Returns False when it was already there."""
     now = utc_now()
@@ -51,7 +53,7 @@ async def enqueue(
             payload=payload,
             status=status,
             attempts=0,
-            run_at=now,
+            run_at=run_at or now,
             created_at=now,
             finished_at=now if status == IGNORED else None,
         )

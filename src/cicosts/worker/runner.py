@@ -29,9 +29,11 @@ from cicosts.kit.metrics import (
 from cicosts.kit.money import usd_to_nanos
 from cicosts.models.queue import DEAD, DONE, IGNORED
 from cicosts.worker import queue
-from cicosts.worker.queue import ClaimedJob
+from cicosts.worker.maintenance import run_task
+from cicosts.worker.queue import MAINTENANCE_QUEUE, ClaimedJob
 
 logger = logging.getLogger("cicosts.worker")
+MAINTENANCE_BATCH = 5
 
 
 class Worker:
@@ -58,7 +60,26 @@ class Worker:
         await self._finish(session, batch, outcomes)
 
     async def run_once(self) -> int:
-        """Claim and process one batch; returns how many jobs it claimed."""
+        """Claim and process one batch of deliveries and any due maintenance; returns how many it claimed."""
+        return await self._deliveries_once() + await self._maintenance_once()
+
+    async def _maintenance_once(self) -> int:
+        async with transaction(self.sessionmaker) as session:
+            tasks = await queue.claim(session, MAINTENANCE_QUEUE, MAINTENANCE_BATCH, self.lease)
+        for task in tasks:
+            try:
+                async with transaction(self.sessionmaker) as session:
+                    handled = await run_task(await self._context(session), task.kind, task.payload)
+                    await queue.finish(session, [task.id], DONE if handled else IGNORED)
+            except Exception as exc:
+                async with transaction(self.sessionmaker) as session:
+                    await queue.fail(
+                        session, task, f"{type(exc).__name__}: {exc}", self.settings.worker_max_attempts
+                    )
+                logger.warning("maintenance task %s (%s) failed: %s", task.id, task.kind, exc)
+        return len(tasks)
+
+    async def _deliveries_once(self) -> int:
         async with transaction(self.sessionmaker) as session:
             batch = await queue.claim(session, GITHUB_QUEUE, self.settings.worker_batch_size, self.lease)
         if not batch:

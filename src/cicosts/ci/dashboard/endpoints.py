@@ -18,7 +18,7 @@ from cicosts.ci.dashboard.schemas import (
     WorkflowsSummary,
 )
 from cicosts.db import TransactionalRoute
-from cicosts.identity.dependencies import OrgMember, Session
+from cicosts.identity.dependencies import OrgReader, Session
 from cicosts.kit.periods import utc_now
 
 router = APIRouter(prefix="/api/v1/dashboard", tags=["dashboard"], route_class=TransactionalRoute)
@@ -27,19 +27,19 @@ Days = Annotated[int, Query(ge=1, le=365, description="Days back, today included
 
 
 @router.get("/summary")
-async def dashboard_summary(session: Session, access: OrgMember, days: Days = 30) -> DashboardSummary:
+async def dashboard_summary(session: Session, access: OrgReader, days: Days = 30) -> DashboardSummary:
     return await service.summary(session, access.organization, days, utc_now())
 
 
 @router.get("/trends")
-async def dashboard_trends(session: Session, access: OrgMember, days: Days = 30) -> list[TrendPoint]:
+async def dashboard_trends(session: Session, access: OrgReader, days: Days = 30) -> list[TrendPoint]:
     return await service.trends(session, access.organization, days, utc_now())
 
 
 @router.get("/top-workflows")
 async def dashboard_top_workflows(
     session: Session,
-    access: OrgMember,
+    access: OrgReader,
     days: Days = 30,
     limit: Annotated[int, Query(ge=1, le=100)] = 5,
 ) -> list[TopWorkflow]:
@@ -48,13 +48,13 @@ async def dashboard_top_workflows(
 
 @router.get("/recent-runs")
 async def dashboard_recent_runs(
-    session: Session, access: OrgMember, limit: Annotated[int, Query(ge=1, le=100)] = 10
+    session: Session, access: OrgReader, limit: Annotated[int, Query(ge=1, le=100)] = 10
 ) -> list[RecentRun]:
     return await service.recent_runs(session, access.organization, limit)
 
 
 @router.get("/runs/{run_id}")
-async def dashboard_run(session: Session, access: OrgMember, run_id: int) -> RunDetail:
+async def dashboard_run(session: Session, access: OrgReader, run_id: int) -> RunDetail:
     """One run with its jobs and what each attempt cost (re-runs bill every attempt)."""
     return await service.run_detail(session, access.organization, run_id)
 
@@ -62,7 +62,7 @@ async def dashboard_run(session: Session, access: OrgMember, run_id: int) -> Run
 @router.get("/workflows")
 async def dashboard_workflows(
     session: Session,
-    access: OrgMember,
+    access: OrgReader,
     days: Days = 30,
     repo: Annotated[str | None, Query(max_length=255)] = None,
     status: Annotated[str | None, Query(max_length=20, description="Last run's conclusion")] = None,
@@ -87,6 +87,6 @@ async def dashboard_workflows(
 
 @router.get("/workflows/summary")
 async def dashboard_workflows_summary(
-    session: Session, access: OrgMember, days: Days = 30
+    session: Session, access: OrgReader, days: Days = 30
 ) -> WorkflowsSummary:
     return await service.workflows_summary(session, access.organization, days, utc_now())

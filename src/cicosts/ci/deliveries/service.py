@@ -183,6 +183,11 @@ async def _describe_job(
     job.started_at = parse_github_time(data.get("started_at"))
     job.completed_at = parse_github_time(data.get("completed_at")) if status == "completed" else None
     job.updated_at = utc_now()
+    await price_existing_job(ctx, job, repository)
+
+
+async def price_existing_job(ctx: DeliveryContext, job: WorkflowJob, repository: Repository) -> None:
+    """(Re)price a job from its facts with the organization's current rules and GitHub's price book."""
     label_rules, group_rules = await ctx.runner_rules(job.org_id)
     match = match_runner(job.labels, job.runner_group_name, label_rules, group_rules)
     job.sku = match.sku

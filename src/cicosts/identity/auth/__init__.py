@@ -1,0 +1,1 @@
+"""Sign-in with GitHub, access and refresh tokens."""

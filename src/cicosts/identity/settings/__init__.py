@@ -1,0 +1,1 @@
+"""A person's settings and preferences, and an organization's settings, members and runner mappings."""

@@ -1,0 +1,1 @@
+"""Plans, their limits, and (later) billing."""
