@@ -18,7 +18,7 @@ from cicosts.config import Settings
 from cicosts.db import transaction
 from cicosts.identity.service import ensure_user_with_organization
 from cicosts.identity.tokens import create_access_token
-from cicosts.models import CIHourly, LedgerHourly, WorkflowJob, WorkflowRun
+from cicosts.models import CIDaily, CIHourly, CIOrgHourly, LedgerHourly, WorkflowJob, WorkflowRun
 
 WEBHOOK_SECRET = "test-webhook-secret"
 _ids = itertools.count(1_000_000)
@@ -191,20 +191,26 @@ async def raw_totals(session: AsyncSession) -> Totals:
     return Totals(*(int(v) for v in row), runs=int(runs or 0))
 
 
-async def rollup_totals(session: AsyncSession) -> tuple[Totals, Totals]:
-    """The same sums from the CI rollup and from the ledger."""
-    ci = (
+async def _ci_totals(session: AsyncSession, table: Any) -> Totals:
+    row = (
         await session.execute(
             select(
-                func.coalesce(func.sum(CIHourly.cost_nanos), 0),
-                func.coalesce(func.sum(CIHourly.list_cost_nanos), 0),
-                func.coalesce(func.sum(CIHourly.billable_minutes), 0),
-                func.coalesce(func.sum(CIHourly.jobs), 0),
-                func.coalesce(func.sum(CIHourly.unpriced_jobs), 0),
-                func.coalesce(func.sum(CIHourly.runs), 0),
+                func.coalesce(func.sum(table.cost_nanos), 0),
+                func.coalesce(func.sum(table.list_cost_nanos), 0),
+                func.coalesce(func.sum(table.billable_minutes), 0),
+                func.coalesce(func.sum(table.jobs), 0),
+                func.coalesce(func.sum(table.unpriced_jobs), 0),
+                func.coalesce(func.sum(table.runs), 0),
             )
         )
     ).one()
+    return Totals(*(int(v) for v in row))
+
+
+async def rollup_totals(session: AsyncSession) -> tuple[Totals, Totals]:
+    """The same sums from the CI rollups (which must agree with each other) and from the ledger."""
+    hourly, daily, by_org = [await _ci_totals(session, t) for t in (CIHourly, CIDaily, CIOrgHourly)]
+    assert hourly == daily == by_org, (hourly, daily, by_org)
     ledger = (
         await session.execute(
             select(
@@ -216,4 +222,4 @@ async def rollup_totals(session: AsyncSession) -> tuple[Totals, Totals]:
             )
         )
     ).one()
-    return Totals(*(int(v) for v in ci)), Totals(*(int(v) for v in ledger), runs=int(ci[5]))
+    return hourly, Totals(*(int(v) for v in ledger), runs=hourly.runs)

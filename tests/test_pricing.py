@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import math
 from datetime import UTC, date, datetime, timedelta
 
@@ -12,6 +13,7 @@ from hypothesis import strategies as st
 from cicosts.ci.pricing import PriceBook, PriceSource, billable_minutes, price_job
 from cicosts.ci.runners import OrgRunnerRule, RunnerMatch, match_runner
 from cicosts.kit.money import usd_to_nanos
+from cicosts.kit.periods import Period, split_at_utc_days
 
 OLD, NEW = date(2000, 1, 1), date(2026, 1, 1)
 PRICES = PriceBook(
@@ -168,3 +170,27 @@ def test_usd_conversion_refuses_sub_nanodollar_rates() -> None:
     assert usd_to_nanos("0.006") == 6_000_000
     with pytest.raises(ValueError, match="nanodollars"):
         usd_to_nanos("0.0000000001")
+
+
+@given(
+    start=st.datetimes(
+        min_value=datetime(2025, 1, 1),  # noqa: DTZ001 - hypothesis bounds are naive; values get UTC
+        max_value=datetime(2027, 1, 1),  # noqa: DTZ001
+        timezones=st.just(UTC),
+    ),
+    length=st.timedeltas(min_value=timedelta(minutes=1), max_value=timedelta(days=70)),
+)
+def test_a_period_splits_into_whole_utc_days_and_edges_that_cover_it_exactly(
+    start: datetime, length: timedelta
+) -> None:
+    period = Period(start, start + length)
+    edges, days = split_at_utc_days(period)
+    pieces = list(edges)
+    if days is not None:
+        first, last = (datetime(d.year, d.month, d.day, tzinfo=UTC) for d in days)
+        assert first < last
+        pieces.append(Period(first, last))
+    pieces.sort(key=lambda p: p.start)
+    assert pieces[0].start == period.start and pieces[-1].end == period.end
+    assert all(a.end == b.start for a, b in itertools.pairwise(pieces))
+    assert all(edge.length < timedelta(days=1) for edge in edges)

@@ -9,8 +9,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from cicosts.ci.deliveries.context import DeliveryContext
-from cicosts.ci.deliveries.contributions import job_ci_contribution, job_ledger_contribution
-from cicosts.ci.deliveries.repository import CI_ROLLUP
+from cicosts.ci.deliveries.contributions import job_ci_contribution, job_ledger_contribution, record_ci
 from cicosts.ci.deliveries.service import RunTotals, price_existing_job
 from cicosts.ledger.service import LEDGER
 from cicosts.models import Repository, WorkflowJob
@@ -53,7 +52,7 @@ async def _reprice(ctx: DeliveryContext, session: AsyncSession, job: WorkflowJob
     new_totals = RunTotals.of(job)
     if new_totals == old_totals and old_ledger == job_ledger_contribution(job, repository, workflow):
         return 0
-    ctx.record(CI_ROLLUP, old_ci, job_ci_contribution(job))
+    record_ci(ctx, old_ci, job_ci_contribution(job))
     ctx.record(LEDGER, old_ledger, job_ledger_contribution(job, repository, workflow))
     new_totals.minus(old_totals).add_to(run)
     return 1

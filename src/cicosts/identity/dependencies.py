@@ -118,14 +118,13 @@ def require(permission: Permission, *, api_keys: bool = False) -> Any:
         principal: Annotated[Principal, Depends(authenticate)],
         org_id: Annotated[int, Query(ge=1, description="Organization id")],
     ) -> OrgAccess:
-        organization = await session.get(Organization, org_id)
+        user_id = principal.user.id if principal.user is not None else None
+        organization, membership = await repository.organization_and_membership(session, org_id, user_id)
         if organization is None:
             raise NotFound(f"Organization {org_id} not found")
         if principal.api_key is not None:
             _check_key(principal.api_key, org_id, permission, api_keys)
             return OrgAccess(organization, principal, None)
-        assert principal.user is not None
-        membership = await repository.membership(session, org_id, principal.user.id)
         if membership is None:
             raise Forbidden(f"You are not a member of organization {org_id}")
         if not role_allows(membership.role, permission):

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from sqlalchemy import select
+from sqlalchemy import and_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from cicosts.models import Membership, Organization, User
@@ -51,3 +51,19 @@ async def organizations_of_user(session: AsyncSession, user_id: int) -> list[tup
         .order_by(Organization.login)
     )
     return [(org, membership) for org, membership in rows]
+
+
+async def organization_and_membership(
+    session: AsyncSession, org_id: int, user_id: int | None
+) -> tuple[Organization | None, Membership | None]:
+    """The organization and the user's membership of it, in one query (every tenant request asks)."""
+    row = (
+        await session.execute(
+            select(Organization, Membership)
+            .outerjoin(Membership, and_(Membership.org_id == Organization.id, Membership.user_id == user_id))
+            .where(Organization.id == org_id)
+        )
+    ).first()
+    if row is None:
+        return None, None
+    return row[0], row[1]

@@ -100,3 +100,24 @@ def local_dates(period: Period, tz: ZoneInfo) -> list[date]:
     first = period.start.astimezone(tz).date()
     last = (period.end - timedelta(microseconds=1)).astimezone(tz).date()
     return [first + timedelta(days=i) for i in range((last - first).days + 1)]
+
+
+def utc_midnight_on_or_after(value: datetime) -> datetime:
+    midnight = as_utc(value).replace(hour=0, minute=0, second=0, microsecond=0)
+    return midnight if midnight == as_utc(value) else midnight + timedelta(days=1)
+
+
+def utc_midnight_on_or_before(value: datetime) -> datetime:
+    return as_utc(value).replace(hour=0, minute=0, second=0, microsecond=0)
+
+
+def split_at_utc_days(period: Period) -> tuple[list[Period], tuple[date, date] | None]:
+    """The period as its whole UTC days [first, last) and the partial days at its edges."""
+    first = utc_midnight_on_or_after(period.start)
+    last = utc_midnight_on_or_before(period.end)
+    if first >= last:
+        return [period], None
+    edges = [
+        edge for edge in (Period(period.start, first), Period(last, period.end)) if edge.start < edge.end
+    ]
+    return edges, (first.date(), last.date())

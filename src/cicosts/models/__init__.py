@@ -3,14 +3,16 @@
 from cicosts.models.base import Base
 from cicosts.models.ci import RunnerMapping, RunnerPrice, Workflow, WorkflowJob, WorkflowRun
 from cicosts.models.github import Installation, Repository
-from cicosts.models.ledger import CIHourly, LedgerHourly
+from cicosts.models.ledger import CIDaily, CIHourly, CIOrgHourly, LedgerHourly
 from cicosts.models.organization import ApiKey, Membership, OAuthState, Organization, RefreshToken, User
 from cicosts.models.queue import Job
 
 __all__ = [
     "ApiKey",
     "Base",
+    "CIDaily",
     "CIHourly",
+    "CIOrgHourly",
     "Installation",
     "Job",
     "LedgerHourly",

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 
-from sqlalchemy import BigInteger, ForeignKey, Integer, String, UniqueConstraint
+from sqlalchemy import BigInteger, Date, ForeignKey, Integer, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from cicosts.models.base import Base, BigId, UTCDateTime
@@ -34,17 +34,9 @@ class LedgerHourly(Base):
     unpriced_count: Mapped[int] = mapped_column(BigInteger, default=0)
 
 
-class CIHourly(Base):
-    """Per workflow and hour: job costs by completion hour, run counts and durations by run creation hour."""
+class CIMeasures:
+    """What the CI rollups add up: job costs by completion time, run counts and durations by creation time."""
 
-    __tablename__ = "ci_hourly"
-    __table_args__ = (UniqueConstraint("org_id", "hour", "repository_id", "workflow_id"),)
-
-    id: Mapped[int] = mapped_column(BigId, primary_key=True)
-    org_id: Mapped[int] = mapped_column(ForeignKey("organizations.id", ondelete="CASCADE"))
-    hour: Mapped[datetime] = mapped_column(UTCDateTime)
-    repository_id: Mapped[int] = mapped_column(ForeignKey("repositories.id", ondelete="CASCADE"))
-    workflow_id: Mapped[int] = mapped_column(ForeignKey("workflows.id", ondelete="CASCADE"))
     cost_nanos: Mapped[int] = mapped_column(BigInteger, default=0)
     list_cost_nanos: Mapped[int] = mapped_column(BigInteger, default=0)
     billable_minutes: Mapped[int] = mapped_column(BigInteger, default=0)
@@ -54,3 +46,40 @@ class CIHourly(Base):
     completed_runs: Mapped[int] = mapped_column(Integer, default=0)
     successful_runs: Mapped[int] = mapped_column(Integer, default=0)
     run_seconds: Mapped[int] = mapped_column(BigInteger, default=0)
+
+
+class CIHourly(CIMeasures, Base):
+    """Per workflow and hour (UTC)."""
+
+    __tablename__ = "ci_hourly"
+    __table_args__ = (UniqueConstraint("org_id", "hour", "repository_id", "workflow_id"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    org_id: Mapped[int] = mapped_column(ForeignKey("organizations.id", ondelete="CASCADE"))
+    hour: Mapped[datetime] = mapped_column(UTCDateTime)
+    repository_id: Mapped[int] = mapped_column(ForeignKey("repositories.id", ondelete="CASCADE"))
+    workflow_id: Mapped[int] = mapped_column(ForeignKey("workflows.id", ondelete="CASCADE"))
+
+
+class CIDaily(CIMeasures, Base):
+    """Per workflow and UTC day: long windows read whole days here and only their edges by the hour."""
+
+    __tablename__ = "ci_daily"
+    __table_args__ = (UniqueConstraint("org_id", "day", "repository_id", "workflow_id"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    org_id: Mapped[int] = mapped_column(ForeignKey("organizations.id", ondelete="CASCADE"))
+    day: Mapped[date] = mapped_column(Date)
+    repository_id: Mapped[int] = mapped_column(ForeignKey("repositories.id", ondelete="CASCADE"))
+    workflow_id: Mapped[int] = mapped_column(ForeignKey("workflows.id", ondelete="CASCADE"))
+
+
+class CIOrgHourly(CIMeasures, Base):
+    """Per organization and hour: totals and trends in any time zone without the workflow dimension."""
+
+    __tablename__ = "ci_org_hourly"
+    __table_args__ = (UniqueConstraint("org_id", "hour"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    org_id: Mapped[int] = mapped_column(ForeignKey("organizations.id", ondelete="CASCADE"))
+    hour: Mapped[datetime] = mapped_column(UTCDateTime)

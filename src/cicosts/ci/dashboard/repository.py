@@ -7,35 +7,35 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Row, and_, case, func, select
+from sqlalchemy import Row, and_, case, func, or_, select, union_all
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.sql import ColumnElement
 
-from cicosts.kit.periods import Period
-from cicosts.models import CIHourly, Repository, Workflow, WorkflowJob, WorkflowRun
+from cicosts.kit.periods import Period, split_at_utc_days
+from cicosts.models import CIDaily, CIHourly, CIOrgHourly, Repository, Workflow, WorkflowJob, WorkflowRun
 
 
-def _in(period: Period) -> ColumnElement[bool]:
-    return and_(CIHourly.hour >= period.start, CIHourly.hour < period.end)
+def _in(column: Any, period: Period) -> ColumnElement[bool]:
+    return and_(column >= period.start, column < period.end)
 
 
 async def sums_by_period(
     session: AsyncSession, org_id: int, periods: Sequence[Period]
 ) -> list[tuple[int, int, int]]:
-    """(cost, runs, unpriced jobs) for each period, in one pass over the rollup."""
+    """(cost, runs, unpriced jobs) for each period, in one pass over the organization's hourly totals."""
     columns: list[Any] = []
     for period in periods:
-        inside = _in(period)
+        inside = _in(CIOrgHourly.hour, period)
         columns += [
-            func.coalesce(func.sum(case((inside, CIHourly.cost_nanos), else_=0)), 0),
-            func.coalesce(func.sum(case((inside, CIHourly.runs), else_=0)), 0),
-            func.coalesce(func.sum(case((inside, CIHourly.unpriced_jobs), else_=0)), 0),
+            func.coalesce(func.sum(case((inside, CIOrgHourly.cost_nanos), else_=0)), 0),
+            func.coalesce(func.sum(case((inside, CIOrgHourly.runs), else_=0)), 0),
+            func.coalesce(func.sum(case((inside, CIOrgHourly.unpriced_jobs), else_=0)), 0),
         ]
     start = min(p.start for p in periods)
     end = max(p.end for p in periods)
     row = (
         await session.execute(
-            select(*columns).where(CIHourly.org_id == org_id, CIHourly.hour >= start, CIHourly.hour < end)
+            select(*columns).where(CIOrgHourly.org_id == org_id, _in(CIOrgHourly.hour, Period(start, end)))
         )
     ).one()
     values = [int(v) for v in row]
@@ -46,9 +46,9 @@ async def hourly_cost_and_runs(
     session: AsyncSession, org_id: int, period: Period
 ) -> list[tuple[datetime, int, int]]:
     rows = await session.execute(
-        select(CIHourly.hour, func.sum(CIHourly.cost_nanos), func.sum(CIHourly.runs))
-        .where(CIHourly.org_id == org_id, _in(period))
-        .group_by(CIHourly.hour)
+        select(CIOrgHourly.hour, CIOrgHourly.cost_nanos, CIOrgHourly.runs).where(
+            CIOrgHourly.org_id == org_id, _in(CIOrgHourly.hour, period)
+        )
     )
     return [(hour, int(cost), int(runs)) for hour, cost, runs in rows]
 
@@ -60,19 +60,37 @@ class WorkflowFilters:
     search: str | None = None
 
 
+MEASURES = ("cost_nanos", "runs", "completed_runs", "successful_runs", "run_seconds", "unpriced_jobs")
+LABELS = ("cost", "runs", "completed", "successful", "seconds", "unpriced")
+
+
+def _per_workflow(table: Any, where: ColumnElement[bool]) -> Any:
+    return select(table.workflow_id, *(getattr(table, m) for m in MEASURES)).where(where)
+
+
 def workflow_totals(org_id: int, period: Period) -> Any:
+    """Per-workflow sums over the period: whole UTC days from `ci_daily`, the partial days by the hour."""
+    edges, days = split_at_utc_days(period)
+    parts = []
+    if edges:
+        parts.append(
+            _per_workflow(
+                CIHourly, and_(CIHourly.org_id == org_id, or_(*(_in(CIHourly.hour, e) for e in edges)))
+            )
+        )
+    if days:
+        parts.append(
+            _per_workflow(
+                CIDaily, and_(CIDaily.org_id == org_id, CIDaily.day >= days[0], CIDaily.day < days[1])
+            )
+        )
+    rows = union_all(*parts).subquery() if len(parts) > 1 else parts[0].subquery()
     return (
         select(
-            CIHourly.workflow_id.label("workflow_id"),
-            func.sum(CIHourly.cost_nanos).label("cost"),
-            func.sum(CIHourly.runs).label("runs"),
-            func.sum(CIHourly.completed_runs).label("completed"),
-            func.sum(CIHourly.successful_runs).label("successful"),
-            func.sum(CIHourly.run_seconds).label("seconds"),
-            func.sum(CIHourly.unpriced_jobs).label("unpriced"),
+            rows.c.workflow_id.label("workflow_id"),
+            *(func.sum(rows.c[m]).label(label) for m, label in zip(MEASURES, LABELS, strict=True)),
         )
-        .where(CIHourly.org_id == org_id, _in(period))
-        .group_by(CIHourly.workflow_id)
+        .group_by(rows.c.workflow_id)
         .subquery()
     )
 
@@ -111,15 +129,19 @@ async def workflow_page(
             totals.c.successful,
             totals.c.seconds,
             totals.c.unpriced,
+            func.count().over().label("total"),  # the page and the count in one pass
         )
         .join(totals, totals.c.workflow_id == Workflow.id)
         .join(Repository, Repository.id == Workflow.repository_id)
         .where(Workflow.org_id == org_id)
     )
     base = _filtered(base, filters)
-    total = await session.scalar(select(func.count()).select_from(base.subquery()))
-    rows = (await session.execute(base.order_by(*order_by(totals)).offset(offset).limit(limit))).all()
-    return list(rows), int(total or 0)
+    rows = list((await session.execute(base.order_by(*order_by(totals)).offset(offset).limit(limit))).all())
+    if rows:
+        return rows, int(rows[0].total)
+    if offset == 0:
+        return rows, 0
+    return rows, int(await session.scalar(select(func.count()).select_from(base.subquery())) or 0)
 
 
 async def repository_names(session: AsyncSession, org_id: int) -> list[str]:

@@ -150,16 +150,9 @@ async def workflows(
 async def top_workflows(
     session: AsyncSession, org: Organization, days: int, limit: int, now: datetime
 ) -> list[TopWorkflow]:
-    page = await workflows(
-        session,
-        org,
-        days=days,
-        now=now,
-        filters=WorkflowFilters(),
-        sort_by="cost",
-        sort_order="desc",
-        page=1,
-        per_page=limit,
+    window = last_days(days, zone(org.time_zone), now)
+    rows, _ = await repository.workflow_page(
+        session, org.id, window, WorkflowFilters(), _order("cost", "desc"), 0, limit
     )
     return [
         TopWorkflow(
@@ -169,7 +162,7 @@ async def top_workflows(
             cost=row.total_cost,
             avg_duration=row.avg_duration,
         )
-        for row in page.workflows
+        for row in map(_workflow_row, rows)
     ]
 
 

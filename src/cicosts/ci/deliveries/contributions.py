@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from cicosts.ci.deliveries.context import DeliveryContext
+from cicosts.ci.deliveries.repository import CI_DAILY, CI_HOURLY, CI_ORG_HOURLY
 from cicosts.kit.periods import floor_hour
 from cicosts.ledger import rollups
 from cicosts.ledger.rollups import Contribution
@@ -86,3 +88,25 @@ def run_contribution(run: WorkflowRun | None) -> Contribution | None:
             "run_seconds": run_duration_seconds(run),
         },
     )
+
+
+def _by_day(contribution: Contribution | None) -> Contribution | None:
+    if contribution is None:
+        return None
+    key = dict(contribution.key)
+    key["day"] = key.pop("hour").date()
+    return Contribution(tuple(key.items()), contribution.measures)
+
+
+def _by_organization(contribution: Contribution | None) -> Contribution | None:
+    if contribution is None:
+        return None
+    key = dict(contribution.key)
+    return rollups.contribution({"org_id": key["org_id"], "hour": key["hour"]}, contribution.measures)
+
+
+def record_ci(ctx: DeliveryContext, old: Contribution | None, new: Contribution | None) -> None:
+    """One change to the CI rollups: per workflow by hour and by UTC day, and per organization by hour."""
+    ctx.record(CI_HOURLY, old, new)
+    ctx.record(CI_DAILY, _by_day(old), _by_day(new))
+    ctx.record(CI_ORG_HOURLY, _by_organization(old), _by_organization(new))

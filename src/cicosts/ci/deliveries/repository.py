@@ -11,7 +11,9 @@ from cicosts.ci.pricing import PriceBook
 from cicosts.ci.runners import OrgRunnerRule
 from cicosts.ledger.rollups import Rollup
 from cicosts.models import (
+    CIDaily,
     CIHourly,
+    CIOrgHourly,
     Installation,
     Repository,
     RunnerMapping,
@@ -21,10 +23,15 @@ from cicosts.models import (
     WorkflowRun,
 )
 
-CI_ROLLUP = Rollup(
+CI_HOURLY = Rollup(
     CIHourly.__table__,  # type: ignore[arg-type]
     ("org_id", "hour", "repository_id", "workflow_id"),
 )
+CI_DAILY = Rollup(
+    CIDaily.__table__,  # type: ignore[arg-type]
+    ("org_id", "day", "repository_id", "workflow_id"),
+)
+CI_ORG_HOURLY = Rollup(CIOrgHourly.__table__, ("org_id", "hour"))  # type: ignore[arg-type]
 
 
 async def load_price_book(session: AsyncSession) -> PriceBook:

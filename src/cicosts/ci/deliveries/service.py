@@ -13,9 +13,9 @@ from cicosts.ci.deliveries.context import DeliveryContext
 from cicosts.ci.deliveries.contributions import (
     job_ci_contribution,
     job_ledger_contribution,
+    record_ci,
     run_contribution,
 )
-from cicosts.ci.deliveries.repository import CI_ROLLUP
 from cicosts.ci.pricing import billable_minutes, price_job
 from cicosts.ci.runners import match_runner
 from cicosts.kit.periods import parse_github_time, utc_now
@@ -78,7 +78,7 @@ async def handle_workflow_job(ctx: DeliveryContext, payload: dict[str, Any]) -> 
         old_ledger = job_ledger_contribution(job, repository, workflow)
         old_totals = RunTotals.of(job)
     await _describe_job(ctx, job, data, status, repository)
-    ctx.record(CI_ROLLUP, old_ci, job_ci_contribution(job))
+    record_ci(ctx, old_ci, job_ci_contribution(job))
     ctx.record(LEDGER, old_ledger, job_ledger_contribution(job, repository, workflow))
     RunTotals.of(job).minus(old_totals).add_to(run)
 
@@ -152,7 +152,7 @@ async def _run_for_job(
     )
     ctx.add_run(run)
     note_latest_run(workflow, run)
-    ctx.record(CI_ROLLUP, None, run_contribution(run))
+    record_ci(ctx, None, run_contribution(run))
     return run
 
 
@@ -251,7 +251,7 @@ async def handle_workflow_run(ctx: DeliveryContext, payload: dict[str, Any]) -> 
         run.workflow_id = workflow.id
         _describe_run(run, data)
     note_latest_run(workflow, run)
-    ctx.record(CI_ROLLUP, old, run_contribution(run))
+    record_ci(ctx, old, run_contribution(run))
 
 
 def _describe_run(run: WorkflowRun, data: dict[str, Any]) -> None:
