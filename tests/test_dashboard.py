@@ -9,6 +9,7 @@ from sqlalchemy import update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from cicosts.ci.dashboard import service
+from cicosts.ci.dashboard.repository import Scope
 from cicosts.config import Settings
 from cicosts.db import transaction
 from cicosts.models import Organization
@@ -217,8 +218,9 @@ async def test_calendar_periods_follow_the_organizations_time_zone(
     async with transaction(sessionmaker) as session:
         org = await session.get(Organization, 1)
         assert org is not None
-        points = await service.trends(session, org, 3, now)
-        summary = await service.summary(session, org, 3, now)
+        view = service.DashboardView(org, Scope(org.id))
+        points = await service.trends(session, view, 3, now)
+        summary = await service.summary(session, view, 3, now)
     assert [(str(p.date), p.cost) for p in points] == [
         ("2026-03-09", 0.06),
         ("2026-03-10", 0.0),

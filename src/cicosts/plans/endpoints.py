@@ -2,14 +2,19 @@
 
 from __future__ import annotations
 
+from typing import Annotated
+
 from fastapi import APIRouter, Request
 
 from cicosts.db import TransactionalRoute
-from cicosts.identity.dependencies import OrgReader, Session, get_settings_from_app
+from cicosts.identity.dependencies import OrgAccess, Session, get_settings_from_app, require
+from cicosts.identity.permissions import Permission
 from cicosts.plans import service
 from cicosts.plans.schemas import PlanLimits, UpgradeSuggestion, Usage
 
 router = APIRouter(prefix="/api/v1/limits", tags=["limits"], route_class=TransactionalRoute)
+# Programs may check their organization's usage too, with a `read` API key.
+OrgReader = Annotated[OrgAccess, require(Permission.READ, api_keys=True)]
 
 
 @router.get("/usage")

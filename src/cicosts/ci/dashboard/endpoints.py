@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Depends, Query, Request
 
 from cicosts.ci.dashboard import service
 from cicosts.ci.dashboard.repository import WorkflowFilters
@@ -18,51 +18,57 @@ from cicosts.ci.dashboard.schemas import (
     WorkflowsSummary,
 )
 from cicosts.db import TransactionalRoute
-from cicosts.identity.dependencies import OrgReader, Session
+from cicosts.identity.dependencies import OrgReader, Session, get_settings_from_app
 from cicosts.kit.periods import utc_now
 
 router = APIRouter(prefix="/api/v1/dashboard", tags=["dashboard"], route_class=TransactionalRoute)
 
+
+async def dashboard_view(request: Request, session: Session, access: OrgReader) -> service.DashboardView:
+    return await service.view_of(session, access.organization, get_settings_from_app(request))
+
+
+View = Annotated[service.DashboardView, Depends(dashboard_view)]
 Days = Annotated[int, Query(ge=1, le=365, description="Days back, today included")]
 
 
 @router.get("/summary")
-async def dashboard_summary(session: Session, access: OrgReader, days: Days = 30) -> DashboardSummary:
-    return await service.summary(session, access.organization, days, utc_now())
+async def dashboard_summary(session: Session, view: View, days: Days = 30) -> DashboardSummary:
+    return await service.summary(session, view, days, utc_now())
 
 
 @router.get("/trends")
-async def dashboard_trends(session: Session, access: OrgReader, days: Days = 30) -> list[TrendPoint]:
-    return await service.trends(session, access.organization, days, utc_now())
+async def dashboard_trends(session: Session, view: View, days: Days = 30) -> list[TrendPoint]:
+    return await service.trends(session, view, days, utc_now())
 
 
 @router.get("/top-workflows")
 async def dashboard_top_workflows(
     session: Session,
-    access: OrgReader,
+    view: View,
     days: Days = 30,
     limit: Annotated[int, Query(ge=1, le=100)] = 5,
 ) -> list[TopWorkflow]:
-    return await service.top_workflows(session, access.organization, days, limit, utc_now())
+    return await service.top_workflows(session, view, days, limit, utc_now())
 
 
 @router.get("/recent-runs")
 async def dashboard_recent_runs(
-    session: Session, access: OrgReader, limit: Annotated[int, Query(ge=1, le=100)] = 10
+    session: Session, view: View, limit: Annotated[int, Query(ge=1, le=100)] = 10
 ) -> list[RecentRun]:
-    return await service.recent_runs(session, access.organization, limit)
+    return await service.recent_runs(session, view, limit)
 
 
 @router.get("/runs/{run_id}")
-async def dashboard_run(session: Session, access: OrgReader, run_id: int) -> RunDetail:
+async def dashboard_run(session: Session, view: View, run_id: int) -> RunDetail:
     """One run with its jobs and what each attempt cost (re-runs bill every attempt)."""
-    return await service.run_detail(session, access.organization, run_id)
+    return await service.run_detail(session, view.org, run_id)
 
 
 @router.get("/workflows")
 async def dashboard_workflows(
     session: Session,
-    access: OrgReader,
+    view: View,
     days: Days = 30,
     repo: Annotated[str | None, Query(max_length=255)] = None,
     status: Annotated[str | None, Query(max_length=20, description="Last run's conclusion")] = None,
@@ -74,7 +80,7 @@ async def dashboard_workflows(
 ) -> WorkflowList:
     return await service.workflows(
         session,
-        access.organization,
+        view,
         days=days,
         now=utc_now(),
         filters=WorkflowFilters(repo=repo, status=status, search=search),
@@ -86,7 +92,5 @@ async def dashboard_workflows(
 
 
 @router.get("/workflows/summary")
-async def dashboard_workflows_summary(
-    session: Session, access: OrgReader, days: Days = 30
-) -> WorkflowsSummary:
-    return await service.workflows_summary(session, access.organization, days, utc_now())
+async def dashboard_workflows_summary(session: Session, view: View, days: Days = 30) -> WorkflowsSummary:
+    return await service.workflows_summary(session, view, days, utc_now())

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Row, and_, case, func, or_, select, union_all
+from sqlalchemy import Row, and_, case, func, or_, select, true, union_all
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.sql import ColumnElement
 
@@ -15,27 +15,60 @@ from cicosts.kit.periods import Period, split_at_utc_days
 from cicosts.models import CIDaily, CIHourly, CIOrgHourly, Repository, Workflow, WorkflowJob, WorkflowRun
 
 
+@dataclass(frozen=True)
+class Scope:
+    """Whose costs a query reads: one organization, less the repositories its plan hides (kept, not shown)."""
+
+    org_id: int
+    hidden_repository_ids: tuple[int, ...] = ()
+
+    def visible(self, repository_id: Any) -> ColumnElement[bool]:
+        if not self.hidden_repository_ids:
+            return true()
+        hidden: ColumnElement[bool] = repository_id.not_in(self.hidden_repository_ids)
+        return hidden
+
+
+def _org_hourly(scope: Scope) -> Any:
+    """The organization's hourly totals; summed from its visible workflows when some are hidden."""
+    if not scope.hidden_repository_ids:
+        return CIOrgHourly.__table__
+    return (
+        select(
+            CIHourly.org_id,
+            CIHourly.hour,
+            func.sum(CIHourly.cost_nanos).label("cost_nanos"),
+            func.sum(CIHourly.runs).label("runs"),
+            func.sum(CIHourly.unpriced_jobs).label("unpriced_jobs"),
+        )
+        .where(CIHourly.org_id == scope.org_id, scope.visible(CIHourly.repository_id))
+        .group_by(CIHourly.org_id, CIHourly.hour)
+        .subquery()
+    )
+
+
 def _in(column: Any, period: Period) -> ColumnElement[bool]:
     return and_(column >= period.start, column < period.end)
 
 
 async def sums_by_period(
-    session: AsyncSession, org_id: int, periods: Sequence[Period]
+    session: AsyncSession, scope: Scope, periods: Sequence[Period]
 ) -> list[tuple[int, int, int]]:
     """(cost, runs, unpriced jobs) for each period, in one pass over the organization's hourly totals."""
+    hourly = _org_hourly(scope).c
     columns: list[Any] = []
     for period in periods:
-        inside = _in(CIOrgHourly.hour, period)
+        inside = _in(hourly.hour, period)
         columns += [
-            func.coalesce(func.sum(case((inside, CIOrgHourly.cost_nanos), else_=0)), 0),
-            func.coalesce(func.sum(case((inside, CIOrgHourly.runs), else_=0)), 0),
-            func.coalesce(func.sum(case((inside, CIOrgHourly.unpriced_jobs), else_=0)), 0),
+            func.coalesce(func.sum(case((inside, hourly.cost_nanos), else_=0)), 0),
+            func.coalesce(func.sum(case((inside, hourly.runs), else_=0)), 0),
+            func.coalesce(func.sum(case((inside, hourly.unpriced_jobs), else_=0)), 0),
         ]
     start = min(p.start for p in periods)
     end = max(p.end for p in periods)
     row = (
         await session.execute(
-            select(*columns).where(CIOrgHourly.org_id == org_id, _in(CIOrgHourly.hour, Period(start, end)))
+            select(*columns).where(hourly.org_id == scope.org_id, _in(hourly.hour, Period(start, end)))
         )
     ).one()
     values = [int(v) for v in row]
@@ -43,11 +76,12 @@ async def sums_by_period(
 
 
 async def hourly_cost_and_runs(
-    session: AsyncSession, org_id: int, period: Period
+    session: AsyncSession, scope: Scope, period: Period
 ) -> list[tuple[datetime, int, int]]:
+    hourly = _org_hourly(scope).c
     rows = await session.execute(
-        select(CIOrgHourly.hour, CIOrgHourly.cost_nanos, CIOrgHourly.runs).where(
-            CIOrgHourly.org_id == org_id, _in(CIOrgHourly.hour, period)
+        select(hourly.hour, hourly.cost_nanos, hourly.runs).where(
+            hourly.org_id == scope.org_id, _in(hourly.hour, period)
         )
     )
     return [(hour, int(cost), int(runs)) for hour, cost, runs in rows]
@@ -68,20 +102,31 @@ def _per_workflow(table: Any, where: ColumnElement[bool]) -> Any:
     return select(table.workflow_id, *(getattr(table, m) for m in MEASURES)).where(where)
 
 
-def workflow_totals(org_id: int, period: Period) -> Any:
+def workflow_totals(scope: Scope, period: Period) -> Any:
     """Per-workflow sums over the period: whole UTC days from `ci_daily`, the partial days by the hour."""
     edges, days = split_at_utc_days(period)
     parts = []
     if edges:
         parts.append(
             _per_workflow(
-                CIHourly, and_(CIHourly.org_id == org_id, or_(*(_in(CIHourly.hour, e) for e in edges)))
+                CIHourly,
+                and_(
+                    CIHourly.org_id == scope.org_id,
+                    scope.visible(CIHourly.repository_id),
+                    or_(*(_in(CIHourly.hour, e) for e in edges)),
+                ),
             )
         )
     if days:
         parts.append(
             _per_workflow(
-                CIDaily, and_(CIDaily.org_id == org_id, CIDaily.day >= days[0], CIDaily.day < days[1])
+                CIDaily,
+                and_(
+                    CIDaily.org_id == scope.org_id,
+                    scope.visible(CIDaily.repository_id),
+                    CIDaily.day >= days[0],
+                    CIDaily.day < days[1],
+                ),
             )
         )
     rows = union_all(*parts).subquery() if len(parts) > 1 else parts[0].subquery()
@@ -109,14 +154,14 @@ def _filtered(statement: Any, filters: WorkflowFilters) -> Any:
 
 async def workflow_page(
     session: AsyncSession,
-    org_id: int,
+    scope: Scope,
     period: Period,
     filters: WorkflowFilters,
     order_by: Any,
     offset: int,
     limit: int,
 ) -> tuple[list[Row[Any]], int]:
-    totals = workflow_totals(org_id, period)
+    totals = workflow_totals(scope, period)
     base = (
         select(
             Workflow.id,
@@ -133,7 +178,7 @@ async def workflow_page(
         )
         .join(totals, totals.c.workflow_id == Workflow.id)
         .join(Repository, Repository.id == Workflow.repository_id)
-        .where(Workflow.org_id == org_id)
+        .where(Workflow.org_id == scope.org_id)
     )
     base = _filtered(base, filters)
     rows = list((await session.execute(base.order_by(*order_by(totals)).offset(offset).limit(limit))).all())
@@ -154,11 +199,11 @@ async def repository_names(session: AsyncSession, org_id: int) -> list[str]:
     )
 
 
-async def recent_runs(session: AsyncSession, org_id: int, limit: int) -> list[tuple[WorkflowRun, str]]:
+async def recent_runs(session: AsyncSession, scope: Scope, limit: int) -> list[tuple[WorkflowRun, str]]:
     rows = await session.execute(
         select(WorkflowRun, Repository.full_name)
         .join(Repository, Repository.id == WorkflowRun.repository_id)
-        .where(WorkflowRun.org_id == org_id)
+        .where(WorkflowRun.org_id == scope.org_id, scope.visible(WorkflowRun.repository_id))
         .order_by(WorkflowRun.created_at.desc(), WorkflowRun.id.desc())
         .limit(limit)
     )
@@ -166,10 +211,10 @@ async def recent_runs(session: AsyncSession, org_id: int, limit: int) -> list[tu
 
 
 async def active_workflow_totals(
-    session: AsyncSession, org_id: int, period: Period
+    session: AsyncSession, scope: Scope, period: Period
 ) -> tuple[int, int, int, int]:
     """(workflows with activity, cost, runs, unpriced jobs) in the period."""
-    totals = workflow_totals(org_id, period)
+    totals = workflow_totals(scope, period)
     row = (
         await session.execute(
             select(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections import defaultdict
+from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any, Literal
 
@@ -10,7 +11,7 @@ from sqlalchemy import func, literal
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from cicosts.ci.dashboard import repository
-from cicosts.ci.dashboard.repository import WorkflowFilters
+from cicosts.ci.dashboard.repository import Scope, WorkflowFilters
 from cicosts.ci.dashboard.schemas import (
     AmountChange,
     AttemptCost,
@@ -24,6 +25,7 @@ from cicosts.ci.dashboard.schemas import (
     WorkflowRow,
     WorkflowsSummary,
 )
+from cicosts.config import Settings
 from cicosts.errors import NotFound
 from cicosts.kit.money import change_percent, nanos_to_decimal, nanos_to_json_usd
 from cicosts.kit.periods import (
@@ -35,6 +37,25 @@ from cicosts.kit.periods import (
     zone,
 )
 from cicosts.models import Organization, Workflow, WorkflowJob
+from cicosts.plans import service as plans
+
+
+@dataclass(frozen=True)
+class DashboardView:
+    """An organization as its plan lets its members see it: history capped, hidden repositories left out."""
+
+    org: Organization
+    scope: Scope
+    max_days: int | None = None
+
+    def days(self, requested: int) -> int:
+        return min(requested, self.max_days) if self.max_days is not None else requested
+
+
+async def view_of(session: AsyncSession, org: Organization, settings: Settings) -> DashboardView:
+    hidden = await plans.hidden_repository_ids(session, org, settings)
+    return DashboardView(org, Scope(org.id, tuple(hidden)), plans.plan_of(org, settings).max_history_days)
+
 
 SortField = Literal["name", "cost", "runs", "last_run", "avg_duration", "success_rate"]
 SortOrder = Literal["asc", "desc"]
@@ -44,14 +65,15 @@ def _average_usd(nanos: int, count: int) -> float:
     return nanos_to_json_usd(nanos // count) if count else 0.0
 
 
-async def summary(session: AsyncSession, org: Organization, days: int, now: datetime) -> DashboardSummary:
-    tz = zone(org.time_zone)
+async def summary(session: AsyncSession, view: DashboardView, days: int, now: datetime) -> DashboardSummary:
+    days = view.days(days)
+    tz = zone(view.org.time_zone)
     window = last_days(days, tz, now)
     calendar = [day_so_far(tz, now), week_so_far(tz, now), month_so_far(tz, now)]
     periods = [window, window.previous()]
     for period in calendar:
         periods += [period.current, period.previous]
-    sums = await repository.sums_by_period(session, org.id, periods)
+    sums = await repository.sums_by_period(session, view.scope, periods)
     (cost, runs, unpriced), (previous_cost, _, _) = sums[0], sums[1]
     changes = [
         AmountChange(amount=nanos_to_json_usd(current[0]), change=change_percent(current[0], previous[0]))
@@ -70,11 +92,12 @@ async def summary(session: AsyncSession, org: Organization, days: int, now: date
     )
 
 
-async def trends(session: AsyncSession, org: Organization, days: int, now: datetime) -> list[TrendPoint]:
-    tz = zone(org.time_zone)
+async def trends(session: AsyncSession, view: DashboardView, days: int, now: datetime) -> list[TrendPoint]:
+    days = view.days(days)
+    tz = zone(view.org.time_zone)
     window = last_days(days, tz, now)
     by_date: dict[date, list[int]] = defaultdict(lambda: [0, 0])
-    for hour, cost, runs in await repository.hourly_cost_and_runs(session, org.id, window):
+    for hour, cost, runs in await repository.hourly_cost_and_runs(session, view.scope, window):
         point = by_date[hour.astimezone(tz).date()]
         point[0] += cost
         point[1] += runs
@@ -118,7 +141,7 @@ def _workflow_row(row: Any) -> WorkflowRow:
 
 async def workflows(
     session: AsyncSession,
-    org: Organization,
+    view: DashboardView,
     *,
     days: int,
     now: datetime,
@@ -128,10 +151,10 @@ async def workflows(
     page: int,
     per_page: int,
 ) -> WorkflowList:
-    window = last_days(days, zone(org.time_zone), now)
+    window = last_days(view.days(days), zone(view.org.time_zone), now)
     rows, total = await repository.workflow_page(
         session,
-        org.id,
+        view.scope,
         window,
         filters,
         _order(sort_by, sort_order),
@@ -143,16 +166,16 @@ async def workflows(
         total=total,
         page=page,
         per_page=per_page,
-        repositories=await repository.repository_names(session, org.id),
+        repositories=await repository.repository_names(session, view.org.id),
     )
 
 
 async def top_workflows(
-    session: AsyncSession, org: Organization, days: int, limit: int, now: datetime
+    session: AsyncSession, view: DashboardView, days: int, limit: int, now: datetime
 ) -> list[TopWorkflow]:
-    window = last_days(days, zone(org.time_zone), now)
+    window = last_days(view.days(days), zone(view.org.time_zone), now)
     rows, _ = await repository.workflow_page(
-        session, org.id, window, WorkflowFilters(), _order("cost", "desc"), 0, limit
+        session, view.scope, window, WorkflowFilters(), _order("cost", "desc"), 0, limit
     )
     return [
         TopWorkflow(
@@ -167,10 +190,10 @@ async def top_workflows(
 
 
 async def workflows_summary(
-    session: AsyncSession, org: Organization, days: int, now: datetime
+    session: AsyncSession, view: DashboardView, days: int, now: datetime
 ) -> WorkflowsSummary:
-    window = last_days(days, zone(org.time_zone), now)
-    count, cost, runs, unpriced = await repository.active_workflow_totals(session, org.id, window)
+    window = last_days(view.days(days), zone(view.org.time_zone), now)
+    count, cost, runs, unpriced = await repository.active_workflow_totals(session, view.scope, window)
     return WorkflowsSummary(
         total_workflows=count,
         total_runs=runs,
@@ -180,9 +203,9 @@ async def workflows_summary(
     )
 
 
-async def recent_runs(session: AsyncSession, org: Organization, limit: int) -> list[RecentRun]:
+async def recent_runs(session: AsyncSession, view: DashboardView, limit: int) -> list[RecentRun]:
     result = []
-    for run, repo_name in await repository.recent_runs(session, org.id, limit):
+    for run, repo_name in await repository.recent_runs(session, view.scope, limit):
         duration = None
         if run.completed_at is not None and run.run_started_at is not None:
             duration = max((run.completed_at - run.run_started_at).total_seconds(), 0.0)
