@@ -6,7 +6,9 @@ import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager, suppress
 
+import httpx
 from fastapi import FastAPI
+from fastapi.middleware.cors import CORSMiddleware
 
 from cicosts import __version__
 from cicosts.ci.dashboard.endpoints import router as dashboard_router
@@ -19,9 +21,19 @@ from cicosts.health.endpoints import router as health_router
 from cicosts.identity.api_keys.endpoints import router as api_keys_router
 from cicosts.identity.auth.endpoints import router as auth_router
 from cicosts.identity.settings.endpoints import router as settings_router
+from cicosts.kit.rate_limit import RateLimiter, RateLimitHeadersMiddleware
+from cicosts.kit.request_id import RequestIdMiddleware
 from cicosts.kit.request_metrics import RequestMetricsMiddleware
 from cicosts.plans.endpoints import router as limits_router
 from cicosts.worker.runner import Worker
+
+EXPOSED_HEADERS = (
+    "X-Request-ID",
+    "X-RateLimit-Limit",
+    "X-RateLimit-Remaining",
+    "X-RateLimit-Reset",
+    "Retry-After",
+)
 
 
 def create_app(settings: Settings | None = None, *, run_worker: bool = False) -> FastAPI:
@@ -44,18 +56,34 @@ def create_app(settings: Settings | None = None, *, run_worker: bool = False) ->
             await app.state.http.aclose()
             await engine.dispose()
 
+    docs = not settings.is_production
     app = FastAPI(
         title="CICosts",
         version=__version__,
         description="Engineering spend (GitHub Actions, LLM calls, cloud bills) on one ledger.",
         lifespan=lifespan,
+        docs_url="/docs" if docs else None,
+        redoc_url="/redoc" if docs else None,
+        openapi_url="/openapi.json" if docs else None,
     )
     app.state.settings = settings
     app.state.engine = engine
     app.state.sessionmaker = create_sessionmaker(engine)
+    app.state.rate_limiter = RateLimiter(settings.redis_url)
+    app.state.http = httpx.AsyncClient(timeout=httpx.Timeout(10.0))  # third-party APIs (GitHub)
     install_error_handlers(app)
-
+    # Added innermost first: request ids and CORS headers wrap every response, 429s and errors included.
+    app.add_middleware(RateLimitHeadersMiddleware)
     app.add_middleware(RequestMetricsMiddleware)
+    app.add_middleware(
+        CORSMiddleware,
+        allow_origins=settings.cors_origin_list,
+        allow_credentials=True,
+        allow_methods=["*"],
+        allow_headers=["*"],
+        expose_headers=list(EXPOSED_HEADERS),
+    )
+    app.add_middleware(RequestIdMiddleware)
     app.include_router(health_router)
     app.include_router(webhooks_router)
     app.include_router(dashboard_router)
