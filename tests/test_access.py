@@ -1,0 +1,186 @@
+"""Every route in the OpenAPI schema, called by every kind of caller, answers exactly as the role table says.
+
+A route missing from ROUTES fails this test, so new routes are covered as soon as they exist.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+import httpx
+from fastapi import FastAPI
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from cicosts.config import Settings
+from cicosts.db import transaction
+from cicosts.identity.api_keys.service import create_api_key
+from cicosts.identity.service import ensure_user_with_organization
+from cicosts.identity.tokens import create_access_token
+from cicosts.models import Membership
+from tests.helpers import TestClient
+
+# The published role table, written out again here on purpose: the code's own table is what is under test.
+ALLOWED = {
+    "viewer": {"read"},
+    "member": {"read", "manage_alerts"},
+    "admin": {
+        "read",
+        "manage_alerts",
+        "manage_api_keys",
+        "manage_settings",
+        "manage_runners",
+        "manage_members",
+        "manage_billing",
+    },
+    "owner": {
+        "read",
+        "manage_alerts",
+        "manage_api_keys",
+        "manage_settings",
+        "manage_runners",
+        "manage_members",
+        "manage_billing",
+        "delete_org",
+        "transfer_owner",
+    },
+}
+PUBLIC, USER = "public", "user"
+# route -> what it needs: "public", "user" (any signed-in person), or (permission, API keys accepted)
+ROUTES: dict[str, Any] = {
+    "GET /": PUBLIC,
+    "GET /health": PUBLIC,
+    "GET /v1/health": PUBLIC,
+    "GET /health/live": PUBLIC,
+    "GET /health/ready": PUBLIC,
+    "GET /metrics": PUBLIC,
+    "POST /api/v1/webhooks/github": PUBLIC,
+    "GET /api/v1/auth/login": PUBLIC,
+    "GET /api/v1/auth/callback": PUBLIC,
+    "POST /api/v1/auth/refresh": PUBLIC,
+    "POST /api/v1/auth/logout": PUBLIC,
+    "GET /api/v1/auth/me": USER,
+    "GET /api/v1/settings/user": USER,
+    "PATCH /api/v1/settings/user": USER,
+    "GET /api/v1/settings/notifications": USER,
+    "PATCH /api/v1/settings/notifications": USER,
+    "GET /api/v1/settings/organizations": USER,
+    "POST /api/v1/settings/organizations/{org_id}/leave": USER,
+    "DELETE /api/v1/settings/account": USER,
+    "GET /api/v1/dashboard/summary": ("read", False),
+    "GET /api/v1/dashboard/trends": ("read", False),
+    "GET /api/v1/dashboard/top-workflows": ("read", False),
+    "GET /api/v1/dashboard/recent-runs": ("read", False),
+    "GET /api/v1/dashboard/runs/{run_id}": ("read", False),
+    "GET /api/v1/dashboard/workflows": ("read", False),
+    "GET /api/v1/dashboard/workflows/summary": ("read", False),
+    "GET /api/v1/settings/api-keys": ("manage_api_keys", False),
+    "POST /api/v1/settings/api-keys": ("manage_api_keys", False),
+    "DELETE /api/v1/settings/api-keys/{key_id}": ("manage_api_keys", False),
+    "GET /api/v1/settings/org": ("read", False),
+    "PATCH /api/v1/settings/org": ("manage_settings", False),
+    "DELETE /api/v1/settings/org": ("delete_org", False),
+    "POST /api/v1/settings/org/transfer": ("transfer_owner", False),
+    "GET /api/v1/settings/members": ("read", False),
+    "PATCH /api/v1/settings/members/{user_id}": ("manage_members", False),
+    "DELETE /api/v1/settings/members/{user_id}": ("manage_members", False),
+    "GET /api/v1/settings/runner-mappings": ("read", False),
+    "POST /api/v1/settings/runner-mappings": ("manage_runners", False),
+    "PUT /api/v1/settings/runner-mappings/{mapping_id}": ("manage_runners", False),
+    "DELETE /api/v1/settings/runner-mappings/{mapping_id}": ("manage_runners", False),
+    "GET /api/v1/limits/usage": ("read", True),
+    "GET /api/v1/limits/plan": ("read", True),
+    "GET /api/v1/limits/upgrade-suggestion": ("read", True),
+}
+REFUSALS = ("does not allow", "not a member", "API keys cannot", "another organization", "scopes")
+MISSING_ID = "987654"
+
+
+def operations(app: FastAPI) -> list[tuple[str, str]]:
+    return [(method.upper(), path) for path, item in app.openapi()["paths"].items() for method in item]
+
+
+async def call(
+    http: httpx.AsyncClient, method: str, path: str, token: str | None, org_id: int
+) -> httpx.Response:
+    url = re.sub(r"\{[a-z_]+\}", MISSING_ID, path)
+    headers = {"Authorization": f"Bearer {token}"} if token else {}
+    body = {} if method in ("POST", "PUT", "PATCH") else None
+    return await http.request(method, url, params={"org_id": org_id}, json=body, headers=headers)
+
+
+def refused(response: httpx.Response) -> bool:
+    if response.status_code != 403:
+        return False
+    detail = str(response.json()["detail"])
+    return any(reason in detail for reason in REFUSALS)
+
+
+async def test_every_route_is_classified(app: FastAPI) -> None:
+    assert sorted(f"{m} {p}" for m, p in operations(app)) == sorted(ROUTES)
+
+
+async def test_every_role_gets_exactly_what_the_table_allows(
+    app: FastAPI, client: TestClient, settings: Settings, sessionmaker: async_sessionmaker[AsyncSession]
+) -> None:
+    tokens: dict[str, str] = {}
+    async with transaction(sessionmaker) as session:
+        for role in ("owner", "admin", "member", "viewer"):
+            user, org = await ensure_user_with_organization(session, f"{role}-user", "acme", role=role)
+            tokens[role] = create_access_token(user.id, settings)
+        outsider, other = await ensure_user_with_organization(session, "outsider", "elsewhere")
+        tokens["outsider"] = create_access_token(outsider.id, settings)
+        _, read_key = await create_api_key(session, org_id=org.id, name="r", scopes=["read"], created_by=None)
+        _, ingest_key = await create_api_key(
+            session, org_id=org.id, name="i", scopes=["ingest"], created_by=None
+        )
+        _, foreign_key = await create_api_key(
+            session, org_id=other.id, name="f", scopes=["read"], created_by=None
+        )
+    last: list[tuple[str, str]] = []
+    for method, path in operations(app):
+        need = ROUTES[f"{method} {path}"]
+        if need in (PUBLIC, USER):
+            continue
+        permission, keys_allowed = need
+        if permission == "delete_org":
+            last.append((method, path))
+            continue
+        for role in ("viewer", "member", "admin", "owner"):
+            response = await call(client.http, method, path, tokens[role], org.id)
+            assert refused(response) == (permission not in ALLOWED[role]), (method, path, role, response.text)
+        assert refused(await call(client.http, method, path, tokens["outsider"], org.id)), (method, path)
+        unknown = await call(client.http, method, path, tokens["owner"], 10**6)
+        assert unknown.status_code == 404, (method, path)
+        assert (await call(client.http, method, path, None, org.id)).status_code == 401
+        read = await call(client.http, method, path, read_key, org.id)
+        assert refused(read) == (not (keys_allowed and permission == "read")), (method, path, read.text)
+        assert refused(await call(client.http, method, path, ingest_key, org.id)), (method, path)
+        assert refused(await call(client.http, method, path, foreign_key, org.id)), (method, path)
+    for (
+        method,
+        path,
+    ) in last:  # deleting the organization goes last, by the roles that may not, then the owner
+        for role in ("viewer", "member", "admin"):
+            assert refused(await call(client.http, method, path, tokens[role], org.id))
+        assert refused(await call(client.http, method, path, tokens["outsider"], org.id))
+        assert (await call(client.http, method, path, tokens["owner"], org.id)).status_code == 204
+        assert (
+            await call(client.http, "GET", "/api/v1/settings/org", tokens["owner"], org.id)
+        ).status_code == 404
+    async with transaction(sessionmaker) as session:
+        assert await session.get(Membership, 1) is None  # the organization's memberships went with it
+
+
+async def test_user_routes_need_a_signed_in_person(
+    app: FastAPI, client: TestClient, settings: Settings, sessionmaker: async_sessionmaker[AsyncSession]
+) -> None:
+    async with transaction(sessionmaker) as session:
+        _, org = await ensure_user_with_organization(session, "someone", "acme")
+        _, key = await create_api_key(session, org_id=org.id, name="r", scopes=["read"], created_by=None)
+    for method, path in operations(app):
+        if ROUTES[f"{method} {path}"] != USER:
+            continue
+        assert (await call(client.http, method, path, None, org.id)).status_code == 401, (method, path)
+        with_key = await call(client.http, method, path, key, org.id)
+        assert with_key.status_code == 403 and "API key" in with_key.json()["detail"], (method, path)
