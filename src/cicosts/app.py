@@ -54,6 +54,7 @@ def create_app(settings: Settings | None = None, *, run_worker: bool = False) ->
                 with suppress(asyncio.CancelledError):
                     await worker_task
             await app.state.http.aclose()
+            await app.state.rate_limiter.close()
             await engine.dispose()
 
     docs = not settings.is_production

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from limits import RateLimitItemPerMinute
 from limits.aio.storage import MemoryStorage, RedisStorage, Storage
 from limits.aio.strategies import FixedWindowRateLimiter
+from redis.asyncio import ConnectionPool
 from starlette.datastructures import MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -35,12 +36,29 @@ class RateLimitState:
 
 class RateLimiter:
     def __init__(self, redis_url: str | None) -> None:
-        storage: Storage = (
-            RedisStorage(f"async+{redis_url}" if not redis_url.startswith("async+") else redis_url)
-            if redis_url
-            else MemoryStorage()
-        )
+        self._pool: ConnectionPool | None = None
+        storage: Storage
+        if redis_url:
+            url = redis_url.removeprefix("async+")
+            # Our own pool, so that shutting down closes its connections.
+            self._pool = ConnectionPool.from_url(url)
+            storage = RedisStorage(
+                f"async+{url}",
+                implementation="redispy",
+                connection_pool=self._pool,  # type: ignore[arg-type]
+            )
+        else:
+            storage = MemoryStorage()
+        self._storage = storage
         self._limiter = FixedWindowRateLimiter(storage)
+
+    async def close(self) -> None:
+        if self._pool is not None:
+            await self._pool.disconnect()
+
+    async def reset(self) -> None:
+        """Forget every budget (all replicas, when they share Redis)."""
+        await self._storage.reset()
 
     async def hit(self, key: str, per_minute: int) -> RateLimitState:
         """Count one request; raises TooManyRequests (with Retry-After) once the minute's budget is spent."""
