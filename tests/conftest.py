@@ -70,6 +70,8 @@ async def settings(database_url: str) -> Settings:
 async def app(settings: Settings) -> AsyncIterator[FastAPI]:
     application = create_app(settings)
     yield application
+    await application.state.http.aclose()
+    await application.state.rate_limiter.close()
     await application.state.engine.dispose()
 
 
