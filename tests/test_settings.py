@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from cicosts.config import Settings
@@ -12,7 +12,7 @@ from cicosts.db import transaction
 from cicosts.identity.service import ensure_user_with_organization
 from cicosts.identity.tokens import create_access_token
 from cicosts.kit.periods import utc_now
-from cicosts.models import ApiKey, Job, User, WorkflowJob, WorkflowRun
+from cicosts.models import ApiKey, Job, Organization, User, WorkflowJob, WorkflowRun
 from cicosts.worker.runner import Worker
 from tests.helpers import (
     TestClient,
@@ -230,3 +230,18 @@ async def test_changing_a_runner_mapping_reprices_new_jobs_and_with_reprice_the_
     async with transaction(sessionmaker) as session:
         job = (await session.scalars(select(WorkflowJob))).one()
     assert (job.cost_nanos, job.price_source) == (10 * 15_000_000, "org_custom_rate")
+
+
+async def test_a_deleted_account_is_erased_by_the_worker_thirty_days_later(
+    client: TestClient, worker: Worker, settings: Settings, sessionmaker: async_sessionmaker[AsyncSession]
+) -> None:
+    token, org_id = await member_token(sessionmaker, settings, "gone", "gone")
+    assert (await client.http.delete("/api/v1/settings/account", headers=auth(token))).status_code == 204
+    assert await worker.drain() == 0  # not due yet
+    async with transaction(sessionmaker) as session:
+        await session.execute(update(Job).where(Job.kind == "erase_user").values(run_at=utc_now()))
+    assert await worker.drain() == 1
+    async with transaction(sessionmaker) as session:
+        assert await session.scalar(select(User).where(User.github_login == "gone")) is None
+        assert await session.get(Organization, org_id) is None  # only they belonged to it
+        assert (await session.scalar(select(Job.status).where(Job.kind == "erase_user"))) == "done"
