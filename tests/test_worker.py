@@ -128,13 +128,14 @@ async def test_a_worker_killed_mid_batch_loses_nothing_and_counts_nothing_twice(
         env={**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)},
     )
     try:
-        while True:  # kill it once it has committed some batches but not all of them
-            async with transaction(sessionmaker) as session:
-                done = await session.scalar(select(func.count(Job.id)).where(Job.status == "done")) or 0
-            if done >= 100:
-                break
-            assert process.returncode is None, "the worker died by itself"
-            await asyncio.sleep(0.01)
+        async with asyncio.timeout(120):  # kill it once it has committed some batches but not all of them
+            while True:
+                async with transaction(sessionmaker) as session:
+                    done = await session.scalar(select(func.count(Job.id)).where(Job.status == "done")) or 0
+                if done >= 100:
+                    break
+                assert process.returncode is None, "the worker died by itself"
+                await asyncio.sleep(0.01)
         process.send_signal(signal.SIGKILL)
     finally:
         await process.wait()
