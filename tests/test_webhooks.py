@@ -2,12 +2,19 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
+from collections.abc import Sequence
 
+import pytest
+from fastapi import FastAPI
 from sqlalchemy import func, select
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.exc import DBAPIError
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession, async_sessionmaker
 
-from cicosts.ci.webhooks.service import signature_for
+from cicosts.ci.webhooks import inbox
+from cicosts.ci.webhooks.inbox import Inbox
+from cicosts.ci.webhooks.service import Accepted, Delivery, parse_delivery, signature_for
 from cicosts.db import transaction
 from cicosts.models import Job
 from tests.helpers import TestClient, at, job_event, next_id
@@ -133,3 +140,92 @@ async def test_deliveries_count_in_metrics(
     assert 'cicosts_queue_depth{queue="github_webhooks"} 1.0' in metrics
     async with transaction(sessionmaker) as session:
         assert await session.scalar(select(func.count(Job.id))) == 1
+
+
+def test_the_route_is_documented_in_the_openapi_schema(app: FastAPI) -> None:
+    operation = app.openapi()["paths"]["/api/v1/webhooks/github"]["post"]
+    headers = {p["name"] for p in operation["parameters"] if p["in"] == "header"}
+    assert headers == {"X-GitHub-Event", "X-GitHub-Delivery", "X-Hub-Signature-256"}
+    assert {"202", "400", "401", "413"} <= set(operation["responses"])
+
+
+async def test_concurrent_deliveries_are_each_stored_once(
+    client: TestClient, sessionmaker: async_sessionmaker[AsyncSession]
+) -> None:
+    payload = {"action": "requested"}
+    responses = await asyncio.gather(
+        *(client.deliver("workflow_run", payload, delivery_id=f"many-{n}") for n in range(20)),
+        *(client.deliver("workflow_run", payload, delivery_id="same") for _ in range(5)),
+    )
+    assert {r.status_code for r in responses} == {202}
+    statuses = [r.json()["status"] for r in responses]
+    assert statuses[:20] == ["queued"] * 20
+    assert sorted(statuses[20:]) == ["duplicate"] * 4 + ["queued"]
+    keys = [job.dedupe_key for job in await stored_jobs(sessionmaker)]
+    assert sorted(keys) == sorted([f"many-{n}" for n in range(20)] + ["same"])
+
+
+def delivery(delivery_id: str, event: str = "workflow_job") -> Delivery:
+    parsed = parse_delivery(event=event, delivery_id=delivery_id, body=b'{"action": "completed"}')
+    assert parsed is not None
+    return parsed
+
+
+async def test_deliveries_that_arrive_together_share_one_transaction(
+    app: FastAPI, sessionmaker: async_sessionmaker[AsyncSession], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    batches: list[list[str]] = []
+    real = inbox.store_deliveries
+
+    async def recording(connection: AsyncConnection, deliveries: Sequence[Delivery]) -> list[Accepted]:
+        batches.append([d.delivery_id for d in deliveries])
+        return await real(connection, deliveries)
+
+    monkeypatch.setattr(inbox, "store_deliveries", recording)
+    box = Inbox(app.state.engine)
+    outcomes = await asyncio.gather(
+        box.store(delivery("a")),
+        box.store(delivery("b")),
+        box.store(delivery("a")),
+        box.store(delivery("c", "star")),
+    )
+    assert outcomes == [Accepted.QUEUED, Accepted.QUEUED, Accepted.DUPLICATE, Accepted.IGNORED]
+    assert batches == [["a", "b", "a", "c"]]
+    assert await box.store(delivery("b")) is Accepted.DUPLICATE  # stored before, by another transaction
+    jobs = await stored_jobs(sessionmaker)
+    assert sorted((j.dedupe_key, j.status) for j in jobs) == [
+        ("a", "queued"),
+        ("b", "queued"),
+        ("c", "ignored"),
+    ]
+
+
+async def test_a_delivery_the_database_refuses_fails_alone(
+    app: FastAPI, sessionmaker: async_sessionmaker[AsyncSession], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def refuse_poison(ids: list[str]) -> None:
+        if "poison" in ids:
+            raise DBAPIError("INSERT INTO jobs ...", None, ValueError("value too long"))
+
+    real_many, real_one = inbox.store_deliveries, inbox.store_delivery
+
+    async def many(connection: AsyncConnection, deliveries: Sequence[Delivery]) -> list[Accepted]:
+        refuse_poison([d.delivery_id for d in deliveries])
+        return await real_many(connection, deliveries)
+
+    async def one(connection: AsyncConnection, delivery: Delivery) -> Accepted:
+        refuse_poison([delivery.delivery_id])
+        return await real_one(connection, delivery)
+
+    monkeypatch.setattr(inbox, "store_deliveries", many)
+    monkeypatch.setattr(inbox, "store_delivery", one)
+    box = Inbox(app.state.engine)
+    outcomes = await asyncio.gather(
+        box.store(delivery("ok-1")),
+        box.store(delivery("poison")),
+        box.store(delivery("ok-2")),
+        return_exceptions=True,
+    )
+    assert outcomes[0] is Accepted.QUEUED and outcomes[2] is Accepted.QUEUED
+    assert isinstance(outcomes[1], DBAPIError)
+    assert sorted(j.dedupe_key for j in await stored_jobs(sessionmaker)) == ["ok-1", "ok-2"]

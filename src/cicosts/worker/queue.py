@@ -8,13 +8,15 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
 from sqlalchemy import Table, and_, func, or_, select, update
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 from sqlalchemy.sql import ColumnElement
 
 from cicosts.kit.periods import as_utc, utc_now
-from cicosts.kit.upsert import dialect_name, insert_for
+from cicosts.kit.upsert import dialect_name
 from cicosts.models import Job
 from cicosts.models.queue import DEAD, DONE, FAILED, IGNORED, QUEUED, RUNNING
 
@@ -32,8 +34,22 @@ class ClaimedJob:
     attempts: int
 
 
+# One INSERT ... ON CONFLICT DO NOTHING per dialect, built once: its compiled form is then found in
+# SQLAlchemy's statement cache on every later call instead of being built again for each job.
+_INSERT_ONCE: dict[str, Any] = {}
+
+
+def _insert_once(dialect: str) -> Any:
+    statement = _INSERT_ONCE.get(dialect)
+    if statement is None:
+        insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+        statement = insert(JOBS).on_conflict_do_nothing(index_elements=["queue", "dedupe_key"])
+        _INSERT_ONCE[dialect] = statement
+    return statement
+
+
 async def enqueue(
-    session: AsyncSession,
+    executor: AsyncSession | AsyncConnection,
     *,
     queue: str,
     kind: str,
@@ -42,24 +58,28 @@ async def enqueue(
     status: str = QUEUED,
     run_at: datetime | None = None,
 ) -> bool:
-    """Store a job once per (queue, dedupe_key). Returns False when it was already there."""
+    """Store a job once per (queue, dedupe_key). Returns False when it was already there.
+
+    `executor` is a session or a bare connection; either way the job is part of its current transaction.
+    """
     now = utc_now()
-    statement = (
-        insert_for(session, JOBS)
-        .values(
-            queue=queue,
-            kind=kind,
-            dedupe_key=dedupe_key,
-            payload=payload,
-            status=status,
-            attempts=0,
-            run_at=run_at or now,
-            created_at=now,
-            finished_at=now if status == IGNORED else None,
-        )
-        .on_conflict_do_nothing(index_elements=["queue", "dedupe_key"])
+    dialect = (
+        executor.dialect if isinstance(executor, AsyncConnection) else executor.get_bind().dialect
+    ).name
+    result = await executor.execute(
+        _insert_once(dialect),
+        {
+            "queue": queue,
+            "kind": kind,
+            "dedupe_key": dedupe_key,
+            "payload": payload,
+            "status": status,
+            "attempts": 0,
+            "run_at": run_at or now,
+            "created_at": now,
+            "finished_at": now if status == IGNORED else None,
+        },
     )
-    result = await session.execute(statement)
     return bool(result.rowcount)  # type: ignore[attr-defined]
 
 
