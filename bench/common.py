@@ -42,12 +42,28 @@ def emit(result: dict[str, Any]) -> None:
 
 
 def bench_settings(database_url: str) -> Settings:
+    """A self-hosted install: no plan limits, no rate limits, whatever the environment or `.env` say."""
     return Settings(
         environment="development",
         database_url=database_url,
         jwt_secret=BENCH_SECRET,
         github_webhook_secret=BENCH_SECRET,
+        billing_enabled=False,
+        rate_limit_per_minute=None,
     )
+
+
+def bench_environment(database_url: str) -> dict[str, str]:
+    """The same settings for a server started in a subprocess."""
+    env = {name: value for name, value in os.environ.items() if name != "RATE_LIMIT_PER_MINUTE"}
+    return {
+        **env,
+        "ENVIRONMENT": "development",
+        "DATABASE_URL": database_url,
+        "GITHUB_WEBHOOK_SECRET": BENCH_SECRET,
+        "JWT_SECRET": BENCH_SECRET,
+        "BILLING_ENABLED": "false",
+    }
 
 
 def is_sqlite(database_url: str) -> bool:
@@ -129,6 +145,8 @@ def machine() -> dict[str, Any]:
         "memory_gib": memory_gib,
         "python": platform.python_version(),
         "platform": platform.platform(terse=True),
+        # Other work on the machine skews every figure: check this is near zero before a run.
+        "load_average_1m_before": round(os.getloadavg()[0], 2),
     }
 
 

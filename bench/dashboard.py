@@ -1,11 +1,12 @@
 """Dashboard latency at scale; prints one JSON document on stdout (progress goes to stderr).
 
 One organization (the demo's 8 repositories and 25 workflows) gets N jobs in N/10 runs over a year, written
-directly in bulk (COPY on PostgreSQL) together with the hourly rollups (`ci_hourly`, `ledger_hourly`) that
-ingestion would have written for them: each job and run is priced with the real pricing code and contributes
-exactly what `cicosts.ci.deliveries.contributions` says (a sample is checked against those functions, and
-the rollup totals against the raw rows). Then every dashboard endpoint is called in-process (httpx ASGI
-transport) by a member of the organization, and its latency percentiles are reported.
+directly in bulk (COPY on PostgreSQL) together with the rollups ingestion would have written for them
+(`ci_hourly`, `ledger_hourly`, and `ci_daily` and `ci_org_hourly` summed from `ci_hourly`): each job and run
+is priced with the real pricing code and contributes exactly what `cicosts.ci.deliveries.contributions` says
+(a sample is checked against those functions, and the rollup totals against the raw rows). Then every
+dashboard endpoint is called in-process (httpx ASGI transport) by a member of the organization, and its
+latency percentiles are reported.
 
     .venv/bin/python bench/dashboard.py --jobs 1000000
 """
@@ -50,7 +51,9 @@ from cicosts.kit.periods import floor_hour, utc_now
 from cicosts.ledger.rollups import Contribution
 from cicosts.ledger.service import MICROS
 from cicosts.models import (
+    CIDaily,
     CIHourly,
+    CIOrgHourly,
     LedgerHourly,
     Membership,
     Organization,
@@ -733,6 +736,12 @@ async def database_totals(session: AsyncSession) -> dict[str, int]:
         "ci_cost_nanos": select(func.coalesce(func.sum(CIHourly.cost_nanos), 0)),
         "ci_runs": select(func.coalesce(func.sum(CIHourly.runs), 0)),
         "ci_run_seconds": select(func.coalesce(func.sum(CIHourly.run_seconds), 0)),
+        "ci_daily_rows": select(func.count()).select_from(CIDaily),
+        "ci_daily_cost_nanos": select(func.coalesce(func.sum(CIDaily.cost_nanos), 0)),
+        "ci_daily_runs": select(func.coalesce(func.sum(CIDaily.runs), 0)),
+        "ci_org_hourly_rows": select(func.count()).select_from(CIOrgHourly),
+        "ci_org_hourly_cost_nanos": select(func.coalesce(func.sum(CIOrgHourly.cost_nanos), 0)),
+        "ci_org_hourly_runs": select(func.coalesce(func.sum(CIOrgHourly.runs), 0)),
         "ledger_hourly_rows": select(func.count()).select_from(LedgerHourly),
         "ledger_records": select(func.coalesce(func.sum(LedgerHourly.record_count), 0)),
         "ledger_billed_nanos": select(func.coalesce(func.sum(LedgerHourly.billed_nanos), 0)),
@@ -756,7 +765,8 @@ def consistent(db: dict[str, int], totals: Totals) -> bool:
         and db["jobs_cost_nanos"] == db["runs_cost_nanos"] == db["ci_cost_nanos"] == db["ledger_billed_nanos"]
         and db["jobs_cost_nanos"] == totals.cost_nanos
         and db["ci_jobs"] == db["ledger_records"] == db["completed_jobs"]
-        and db["ci_runs"] == db["workflow_runs"]
+        and db["ci_runs"] == db["ci_daily_runs"] == db["ci_org_hourly_runs"] == db["workflow_runs"]
+        and db["ci_cost_nanos"] == db["ci_daily_cost_nanos"] == db["ci_org_hourly_cost_nanos"]
         and db["ci_run_seconds"] == totals.run_seconds
         and db["jobs_without_run"] == db["runs_without_workflow"] == 0
     )

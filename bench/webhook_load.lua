@@ -1,7 +1,11 @@
 -- wrk script for bench/webhooks.py: POSTs one signed workflow_job body, each time under a new
--- X-GitHub-Delivery id, until this thread has had `quota` responses; then it stops.
+-- X-GitHub-Delivery id, until this thread has had its quota of responses; then it stops.
 --
--- Arguments (after `--`): body_file signature quota delivery_prefix
+-- Arguments (after `--`): body_file signature quotas delivery_prefix done_dir
+--   quotas:   comma-separated deliveries per thread (thread i sends the i-th)
+--   done_dir: a thread that has all its responses creates done_dir/<thread id>; wrk's main thread
+--             sleeps for the whole -d duration, so bench/webhooks.py stops it (SIGINT) once every
+--             thread is done.
 -- Once a thread has sent its quota, request() returns an empty request: nothing is written and the
 -- connection waits idle until the thread stops, so no extra delivery is ever sent.
 
@@ -21,13 +25,24 @@ function init(args)
       ["X-GitHub-Event"] = "workflow_job",
       ["X-Hub-Signature-256"] = args[2],
    }
-   quota = tonumber(args[3])
+   local quotas = {}
+   for quota in string.gmatch(args[3], "%d+") do
+      quotas[#quotas + 1] = tonumber(quota)
+   end
+   quota = quotas[thread_id + 1]
    prefix = args[4] .. "-" .. thread_id .. "-"
+   done_file = args[5] .. "/" .. thread_id
    sent = 0
    received = 0
+   -- wrk calls request() once in the first thread before the run, to check it; that one is not sent.
+   checking = thread_id == 0
 end
 
 function request()
+   if checking then
+      checking = false
+      return wrk.format("POST", nil, headers, body)
+   end
    if sent >= quota then
       return ""
    end
@@ -38,7 +53,8 @@ end
 
 function response(status, response_headers, response_body)
    received = received + 1
-   if received >= quota then
+   if received == quota then
+      assert(io.open(done_file, "w")):close()
       wrk.thread:stop()
    end
 end

@@ -1,9 +1,9 @@
 """Webhook ingestion benchmarks; prints one JSON document on stdout (progress goes to stderr).
 
 accept:  deliveries accepted per second over HTTP. The API runs alone (no worker) in a subprocess, as
-         `cicosts api` (or `uvicorn --factory --workers N`), and receives signed ~8 KB `workflow_job`
-         deliveries on 127.0.0.1 from wrk (when installed) or an httpx client. Afterwards the `jobs` table
-         must hold every delivery exactly once, and redelivering a sample must store nothing new.
+         `cicosts api [--workers N]`, and receives signed ~8 KB `workflow_job` deliveries on 127.0.0.1
+         from wrk (when installed) or an httpx client. Afterwards the `jobs` table must hold every
+         delivery exactly once, and redelivering a sample must store nothing new.
 process: job events processed per second by one worker. N realistic deliveries (the demo organization's
          workflows) are stored in the inbox first; then `Worker.drain()` is timed.
 
@@ -17,8 +17,9 @@ import asyncio
 import contextlib
 import json
 import math
-import os
+import re
 import shutil
+import signal
 import socket
 import subprocess
 import sys
@@ -47,6 +48,7 @@ from cicosts.models import CIHourly, Job, LedgerHourly, RunnerMapping, WorkflowJ
 from cicosts.worker.runner import Worker
 from common import (
     BENCH_SECRET,
+    bench_environment,
     bench_settings,
     database_version,
     default_database_url,
@@ -66,6 +68,8 @@ WARMUP_DELIVERIES = 200
 REDELIVERED_SAMPLE = 100
 READY_TIMEOUT_SECONDS = 30.0
 PRELOAD_PER_TRANSACTION = 5_000
+WRK_POLL_SECONDS = 0.005
+PROBLEM = re.compile(r"ERROR|CRITICAL|Traceback|\" [45]\d\d\b")
 T = TypeVar("T")
 
 
@@ -75,8 +79,8 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--only", choices=("accept", "process"), help="run one of the two benchmarks")
     parser.add_argument("--count", type=int, default=20_000, help="deliveries sent over HTTP")
     parser.add_argument("--concurrency", type=int, default=64, help="open HTTP connections")
-    parser.add_argument("--api-workers", type=int, default=1, help="uvicorn worker processes")
-    parser.add_argument("--no-access-log", action="store_true", help="run uvicorn without its access log")
+    parser.add_argument("--api-workers", type=int, default=1, help="API processes (cicosts api --workers)")
+    parser.add_argument("--access-log", action="store_true", help="cicosts api --access-log")
     parser.add_argument("--tool", choices=("auto", "wrk", "python"), default="auto")
     parser.add_argument("--wrk-threads", type=int, default=1)
     parser.add_argument("--port", type=int, default=0, help="API port (default: a free one)")
@@ -159,6 +163,11 @@ class ApiServer:
     def log_tail(self, lines: int = 20) -> str:
         return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
 
+    def problems(self, limit: int = 20) -> list[str]:
+        """The API's log lines about errors and non-2xx answers (the first `limit` of them)."""
+        lines = self.log_path.read_text(errors="replace").splitlines()
+        return [line for line in lines if PROBLEM.search(line)][:limit]
+
 
 def free_port() -> int:
     with socket.socket() as probe:
@@ -167,11 +176,10 @@ def free_port() -> int:
 
 
 def server_command(port: int, workers: int, access_log: bool) -> list[str]:
-    if workers == 1 and access_log:
-        return [str(Path(sys.executable).with_name("cicosts")), "api", "--host", HOST, "--port", str(port)]
-    command = [sys.executable, "-m", "uvicorn", "cicosts.app:create_app", "--factory"]
-    command += ["--host", HOST, "--port", str(port), "--workers", str(workers)]
-    return command if access_log else [*command, "--no-access-log"]
+    """`cicosts api`, as it is run in production."""
+    command = [str(Path(sys.executable).with_name("cicosts")), "api", "--host", HOST, "--port", str(port)]
+    command += ["--workers", str(workers)]
+    return [*command, "--access-log"] if access_log else command
 
 
 async def wait_until_ready(server: ApiServer) -> None:
@@ -188,13 +196,7 @@ async def wait_until_ready(server: ApiServer) -> None:
 
 
 def start_api(database_url: str, port: int, workers: int, access_log: bool, log_dir: Path) -> ApiServer:
-    env = {
-        **os.environ,
-        "ENVIRONMENT": "development",
-        "DATABASE_URL": database_url,
-        "GITHUB_WEBHOOK_SECRET": BENCH_SECRET,
-        "JWT_SECRET": BENCH_SECRET,
-    }
+    env = bench_environment(database_url)
     log_path = log_dir / "api.log"
     with log_path.open("wb") as output:
         process = subprocess.Popen(  # noqa: S603 - our own interpreter and arguments
@@ -219,78 +221,112 @@ def stop_api(server: ApiServer) -> None:
 @dataclass
 class LoadResult:
     tool: str
-    sent: int
+    sent_ids: list[str]
     seconds: float
     latency_ms: dict[str, float]
     statuses: dict[str, int] = field(default_factory=dict)
-
-    @property
-    def per_second(self) -> float:
-        return self.sent / self.seconds if self.seconds else 0.0
 
 
 async def python_load(
     url: str, body: bytes, signature: str, delivery_ids: list[str], concurrency: int, max_seconds: float
 ) -> LoadResult:
-    """`concurrency` senders share one list of deliveries; each sends the next one until none are left."""
+    """`concurrency` senders share one list of deliveries; each sends the next one until none are left.
+
+    A delivery whose connection fails is sent once more under the same id, as GitHub redelivers it.
+    """
     pending = iter(delivery_ids)
+    sent: list[str] = []
     latencies: list[float] = []
     statuses: Counter[str] = Counter()
     deadline = time.perf_counter() + max_seconds
     limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
+
+    async def send(client: httpx.AsyncClient, delivery_id: str) -> str:
+        headers = delivery_headers(signature, delivery_id)
+        for attempt in range(2):
+            try:
+                return str((await client.post(url, content=body, headers=headers)).status_code)
+            except httpx.TransportError as exc:
+                statuses[f"{type(exc).__name__} (sent again)" if attempt == 0 else type(exc).__name__] += 1
+        return "failed"
 
     async def sender(client: httpx.AsyncClient) -> None:
         for delivery_id in pending:
             if time.perf_counter() > deadline:
                 return
             started = time.perf_counter()
-            try:
-                response = await client.post(
-                    url, content=body, headers=delivery_headers(signature, delivery_id)
-                )
-                statuses[str(response.status_code)] += 1
-            except httpx.HTTPError as exc:
-                statuses[type(exc).__name__] += 1
+            statuses[await send(client, delivery_id)] += 1
             latencies.append(time.perf_counter() - started)
+            sent.append(delivery_id)
 
     async with httpx.AsyncClient(limits=limits, timeout=30) as client:
         started = time.perf_counter()
         await asyncio.gather(*(sender(client) for _ in range(concurrency)))
         seconds = time.perf_counter() - started
-    return LoadResult("python", len(latencies), seconds, latency_summary_ms(latencies), dict(statuses))
+    return LoadResult("python", sent, seconds, latency_summary_ms(latencies), dict(statuses))
+
+
+def wrk_thread_count(options: argparse.Namespace) -> int:
+    return min(options.wrk_threads, options.concurrency, options.count)
 
 
 def thread_quotas(count: int, threads: int) -> list[int]:
     return [count // threads + (1 if index < count % threads else 0) for index in range(threads)]
 
 
-def wrk_load(
-    url: str,
-    body_path: Path,
-    signature: str,
-    prefix: str,
-    count: int,
-    options: argparse.Namespace,
-) -> LoadResult:
-    """wrk sends one body under a new delivery id each time (see webhook_load.lua) until `count`."""
-    threads = min(options.wrk_threads, options.concurrency, count)
-    quotas = ",".join(str(quota) for quota in thread_quotas(count, threads))
-    command = ["wrk", "-t", str(threads), "-c", str(max(options.concurrency, threads))]
+def wrk_command(
+    url: str, body_path: Path, signature: str, prefix: str, quotas: list[int], options: argparse.Namespace
+) -> list[str]:
+    command = ["wrk", "-t", str(len(quotas)), "-c", str(max(options.concurrency, len(quotas)))]
     command += ["-d", f"{math.ceil(options.max_seconds)}s", "--timeout", "30s", "-s", str(WRK_SCRIPT)]
-    command += [url, "--", str(body_path), signature, quotas, prefix]
-    completed = subprocess.run(  # noqa: S603 - wrk from PATH with our own arguments
-        command, capture_output=True, text=True, timeout=options.max_seconds + 60, check=True
+    arguments = [str(body_path), signature, ",".join(map(str, quotas)), prefix, str(body_path.parent)]
+    return [*command, url, "--", *arguments]
+
+
+async def run_wrk_until_done(command: list[str], done_files: list[Path], max_seconds: float) -> str:
+    """wrk's main thread sleeps for the whole -d duration: interrupt it once every thread is done."""
+    process = await asyncio.create_subprocess_exec(
+        *command, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE
     )
+    deadline = time.monotonic() + max_seconds
+    while process.returncode is None and time.monotonic() < deadline:
+        if all(path.exists() for path in done_files):
+            break
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(process.wait(), timeout=WRK_POLL_SECONDS)
+    if process.returncode is None:
+        process.send_signal(signal.SIGINT)
+    stdout, stderr = await asyncio.wait_for(process.communicate(), timeout=60)
+    if process.returncode:
+        raise RuntimeError(f"wrk exited with {process.returncode}:\n{stdout.decode()}\n{stderr.decode()}")
+    return stdout.decode()
+
+
+def parse_wrk_result(stdout: str) -> tuple[float, dict[str, float], dict[str, int]]:
+    """(seconds, latency percentiles in ms, response and error counts) from webhook_load.lua's done()."""
     marker = "WRK_RESULT "
-    line = next((ln for ln in completed.stdout.splitlines() if ln.startswith(marker)), None)
+    line = next((ln for ln in stdout.splitlines() if ln.startswith(marker)), None)
     if line is None:
-        raise RuntimeError(f"wrk printed no result:\n{completed.stdout}\n{completed.stderr}")
+        raise RuntimeError(f"wrk printed no result:\n{stdout}")
     result = json.loads(line.removeprefix(marker))
     latency = {f"p{p}": round(result[f"p{p}_us"] / 1000, 3) for p in (50, 95, 99)}
     latency["max"] = round(result["max_us"] / 1000, 3)
-    errors = {name: result[name] for name in ("connect_errors", "read_errors", "write_errors", "timeouts")}
-    statuses = {"non_2xx": result["status_errors"], **errors}
-    return LoadResult("wrk", result["requests"], result["duration_us"] / 1e6, latency, statuses)
+    names = ("requests", "status_errors", "connect_errors", "read_errors", "write_errors", "timeouts")
+    return result["duration_us"] / 1e6, latency, {name: result[name] for name in names}
+
+
+async def wrk_load(
+    url: str, body_path: Path, signature: str, prefix: str, options: argparse.Namespace
+) -> LoadResult:
+    """wrk sends one body under a new delivery id each time (see webhook_load.lua), `count` in all."""
+    quotas = thread_quotas(options.count, wrk_thread_count(options))
+    command = wrk_command(url, body_path, signature, prefix, quotas, options)
+    done_files = [body_path.parent / str(thread) for thread in range(len(quotas))]
+    seconds, latency, counts = parse_wrk_result(
+        await run_wrk_until_done(command, done_files, options.max_seconds)
+    )
+    sent_ids = [f"{prefix}-{thread}-{n}" for thread, quota in enumerate(quotas) for n in range(1, quota + 1)]
+    return LoadResult("wrk", sent_ids, seconds, latency, counts)
 
 
 def choose_tool(requested: str) -> str:
@@ -301,37 +337,55 @@ def choose_tool(requested: str) -> str:
     return requested
 
 
-# --- accept: verification -------------------------------------------------------------------------
+# --- accept: the run and its verification ------------------------------------------------------------
 
 
-async def stored_rows(engine: AsyncEngine, prefix: str) -> tuple[int, int]:
-    """(rows, distinct delivery ids) in the inbox for deliveries whose id starts with `prefix`."""
+async def send_deliveries(
+    tool: str, server: ApiServer, body: bytes, body_path: Path, prefix: str, options: argparse.Namespace
+) -> LoadResult:
+    signature = signature_for(BENCH_SECRET, body)
+    log(f"accept: sending {options.count} deliveries with {tool}, {options.concurrency} connections")
+    if tool == "wrk":
+        return await wrk_load(server.webhook_url, body_path, signature, prefix, options)
+    ids = [f"{prefix}-{index}" for index in range(1, options.count + 1)]
+    return await python_load(
+        server.webhook_url, body, signature, ids, options.concurrency, options.max_seconds
+    )
+
+
+async def stored_ids(engine: AsyncEngine, prefix: str) -> list[str]:
+    """The delivery ids in the inbox that start with `prefix` (one per row)."""
     async with engine.connect() as connection:
-        row = (
-            await connection.execute(
-                select(func.count(), func.count(func.distinct(Job.dedupe_key))).where(
-                    Job.queue == GITHUB_QUEUE, Job.dedupe_key.startswith(prefix)
-                )
-            )
-        ).one()
-    return int(row[0]), int(row[1])
+        rows = await connection.scalars(
+            select(Job.dedupe_key).where(Job.queue == GITHUB_QUEUE, Job.dedupe_key.startswith(prefix))
+        )
+        return list(rows)
 
 
-async def redeliver(url: str, body: bytes, signature: str, delivery_ids: list[str]) -> dict[str, int]:
-    """GitHub redelivers under the same id; each must be answered `duplicate` and stored nothing new."""
-    outcomes: Counter[str] = Counter()
+async def check_storage(engine: AsyncEngine, prefix: str, sent_ids: list[str]) -> dict[str, Any]:
+    """Every delivery sent is in the inbox, once, and nothing else is."""
+    stored = await stored_ids(engine, prefix)
+    expected, found = set(sent_ids), set(stored)
+    return {
+        "stored_rows": len(stored),
+        "missing": len(expected - found),
+        "unexpected": len(found - expected),
+        "stored_exactly_once": len(stored) == len(found) and found == expected,
+    }
+
+
+async def redeliver(
+    url: str, body: bytes, signature: str, delivery_ids: list[str], engine: AsyncEngine, prefix: str
+) -> dict[str, Any]:
+    """GitHub redelivers under the same id: each must be answered `duplicate` and add no row."""
+    before = len(await stored_ids(engine, prefix))
+    answers: Counter[str] = Counter()
     async with httpx.AsyncClient(timeout=30) as client:
         for delivery_id in delivery_ids:
             response = await client.post(url, content=body, headers=delivery_headers(signature, delivery_id))
-            outcomes[response.json().get("status", str(response.status_code))] += 1
-    return dict(outcomes)
-
-
-def sent_delivery_ids(tool: str, prefix: str, count: int, threads: int) -> list[str]:
-    if tool == "python":
-        return [f"{prefix}-{index}" for index in range(1, count + 1)]
-    quotas = thread_quotas(count, min(threads, count))
-    return [f"{prefix}-{tid}-{n}" for tid, quota in enumerate(quotas) for n in range(1, quota + 1)]
+            answers[response.json().get("status", str(response.status_code))] += 1
+    new_rows = len(await stored_ids(engine, prefix)) - before
+    return {"sent": len(delivery_ids), "answers": dict(answers), "new_rows": new_rows}
 
 
 async def bench_accept(options: argparse.Namespace) -> dict[str, Any]:
@@ -341,35 +395,25 @@ async def bench_accept(options: argparse.Namespace) -> dict[str, Any]:
     signature = signature_for(BENCH_SECRET, body)
     prefix = f"bench-{int(time.time())}"
     engine = create_engine(bench_settings(options.database_url))
-    with tempfile.TemporaryDirectory(prefix="cicosts-bench-") as scratch:
-        body_path = Path(scratch) / "body.json"
-        body_path.write_bytes(body)
-        server = start_api(
-            options.database_url,
-            options.port or free_port(),
-            options.api_workers,
-            not options.no_access_log,
-            Path(scratch),
-        )
-        try:
-            await wait_until_ready(server)
-            warmup = [f"warmup-{index}" for index in range(WARMUP_DELIVERIES)]
-            await python_load(server.webhook_url, body, signature, warmup, 16, options.max_seconds)
-            log(f"accept: sending {options.count} deliveries with {tool}, {options.concurrency} connections")
-            if tool == "wrk":
-                load = wrk_load(server.webhook_url, body_path, signature, prefix, options.count, options)
-            else:
-                ids = [f"{prefix}-{index}" for index in range(1, options.count + 1)]
-                load = await python_load(
-                    server.webhook_url, body, signature, ids, options.concurrency, options.max_seconds
-                )
-            rows, distinct = await stored_rows(engine, prefix)
-            sample = sent_delivery_ids(tool, prefix, options.count, options.wrk_threads)[:REDELIVERED_SAMPLE]
-            redelivered = await redeliver(server.webhook_url, body, signature, sample)
-            rows_after, _ = await stored_rows(engine, prefix)
-        finally:
-            stop_api(server)
     try:
+        with tempfile.TemporaryDirectory(prefix="cicosts-bench-") as scratch:
+            body_path = Path(scratch) / "body.json"
+            body_path.write_bytes(body)
+            port = options.port or free_port()
+            server = start_api(
+                options.database_url, port, options.api_workers, options.access_log, Path(scratch)
+            )
+            try:
+                await wait_until_ready(server)
+                warmup = [f"warmup-{index}" for index in range(WARMUP_DELIVERIES)]
+                await python_load(server.webhook_url, body, signature, warmup, 16, options.max_seconds)
+                load = await send_deliveries(tool, server, body, body_path, prefix, options)
+                storage = await check_storage(engine, prefix, load.sent_ids)
+                sample = load.sent_ids[:REDELIVERED_SAMPLE]
+                redelivered = await redeliver(server.webhook_url, body, signature, sample, engine, prefix)
+            finally:
+                stop_api(server)
+            problems = server.problems()
         version = await database_version(engine)
     finally:
         await engine.dispose()
@@ -377,19 +421,17 @@ async def bench_accept(options: argparse.Namespace) -> dict[str, Any]:
         "database": version,
         "tool": load.tool,
         "api_workers": options.api_workers,
-        "access_log": not options.no_access_log,
+        "access_log": options.access_log,
         "concurrency": options.concurrency,
         "body_bytes": len(body),
         "deliveries": options.count,
-        "responses": load.sent,
         "seconds": round(load.seconds, 3),
-        "accepted_per_second": round(rows / load.seconds, 1) if load.seconds else 0.0,
+        "accepted_per_second": round(storage["stored_rows"] / load.seconds, 1) if load.seconds else 0.0,
         "latency_ms": load.latency_ms,
-        "errors": load.statuses,
-        "stored_rows": rows,
-        "distinct_delivery_ids": distinct,
-        "stored_exactly_once": rows == distinct == options.count,
-        "redelivered": {"sent": len(sample), "answers": redelivered, "new_rows": rows_after - rows},
+        "responses": load.statuses,
+        **storage,
+        "redelivered": redelivered,
+        "api_log_problems": problems,
     }
 
 
