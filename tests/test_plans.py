@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import uuid
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
@@ -11,10 +12,13 @@ import pytest
 from fastapi import FastAPI
 from sqlalchemy import update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from starlette.responses import PlainTextResponse
+from starlette.types import Receive, Scope, Send
 
 from cicosts.app import create_app
 from cicosts.config import REQUIRED_SECRETS, Settings
 from cicosts.db import transaction
+from cicosts.kit.request_id import RequestIdLogFilter, RequestIdMiddleware
 from cicosts.models import Organization
 from cicosts.worker.runner import Worker
 from tests.helpers import TestClient, account, job_event, member_token, next_id, repository
@@ -153,3 +157,25 @@ async def test_docs_are_served_outside_production_only(client: TestClient, app_w
     production = await app_with(environment="production", **secrets)  # type: ignore[operator]
     assert (await production.get("/docs")).status_code == 404
     assert (await production.get("/openapi.json")).status_code == 404
+
+
+async def test_log_lines_written_during_a_request_carry_its_id() -> None:
+    records: list[logging.LogRecord] = []
+    handler = logging.Handler()
+    handler.addFilter(RequestIdLogFilter())
+    handler.emit = records.append  # type: ignore[method-assign]
+    logger = logging.getLogger("cicosts.test-request-id")
+    logger.addHandler(handler)
+
+    async def endpoint(scope: Scope, receive: Receive, send: Send) -> None:
+        logger.warning("inside the request")
+        await PlainTextResponse("ok")(scope, receive, send)
+
+    app = RequestIdMiddleware(endpoint)
+    try:
+        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://t") as http:
+            response = await http.get("/", headers={"X-Request-ID": "req-42"})
+    finally:
+        logger.removeHandler(handler)
+    assert response.headers["X-Request-ID"] == "req-42"
+    assert [getattr(record, "request_id", None) for record in records] == ["req-42"]
