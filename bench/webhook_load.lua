@@ -5,7 +5,9 @@
 --   quotas:   comma-separated deliveries per thread (thread i sends the i-th)
 --   done_dir: a thread that has all its responses creates done_dir/<thread id>; wrk's main thread
 --             sleeps for the whole -d duration, so bench/webhooks.py stops it (SIGINT) once every
---             thread is done.
+--             thread is done. Every 500 responses a thread also writes its count to
+--             done_dir/<thread id>.progress: a request lost to a socket error never gets a response,
+--             and bench/webhooks.py stops a run that makes no more progress.
 -- Once a thread has sent its quota, request() returns an empty request: nothing is written and the
 -- connection waits idle until the thread stops, so no extra delivery is ever sent.
 
@@ -32,6 +34,7 @@ function init(args)
    quota = quotas[thread_id + 1]
    prefix = args[4] .. "-" .. thread_id .. "-"
    done_file = args[5] .. "/" .. thread_id
+   progress_file = done_file .. ".progress"
    sent = 0
    received = 0
    -- wrk calls request() once in the first thread before the run, to check it; that one is not sent.
@@ -53,6 +56,11 @@ end
 
 function response(status, response_headers, response_body)
    received = received + 1
+   if received % 500 == 0 then
+      local file = assert(io.open(progress_file, "w"))
+      file:write(received)
+      file:close()
+   end
    if received == quota then
       assert(io.open(done_file, "w")):close()
       wrk.thread:stop()

@@ -69,6 +69,7 @@ REDELIVERED_SAMPLE = 100
 READY_TIMEOUT_SECONDS = 30.0
 PRELOAD_PER_TRANSACTION = 5_000
 WRK_POLL_SECONDS = 0.005
+STALL_SECONDS = 30.0
 PROBLEM = re.compile(r"ERROR|CRITICAL|Traceback|\" [45]\d\d\b")
 T = TypeVar("T")
 
@@ -283,14 +284,28 @@ def wrk_command(
     return [*command, url, "--", *arguments]
 
 
-async def run_wrk_until_done(command: list[str], done_files: list[Path], max_seconds: float) -> str:
-    """wrk's main thread sleeps for the whole -d duration: interrupt it once every thread is done."""
+def wrk_progress(done_dir: Path) -> int:
+    """Responses so far, as webhook_load.lua's threads record them every 500."""
+    return sum(int(path.read_text() or 0) for path in done_dir.glob("*.progress"))
+
+
+async def run_wrk_until_done(
+    command: list[str], done_dir: Path, threads: int, max_seconds: float
+) -> tuple[str, bool]:
+    """wrk's main thread sleeps for the whole -d duration: interrupt it once every thread is done, or when
+    no response has come for STALL_SECONDS (a request lost to a socket error is never answered)."""
     process = await asyncio.create_subprocess_exec(
         *command, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE
     )
     deadline = time.monotonic() + max_seconds
+    progress, progressed_at, stalled = 0, time.monotonic(), False
     while process.returncode is None and time.monotonic() < deadline:
-        if all(path.exists() for path in done_files):
+        if all((done_dir / str(thread)).exists() for thread in range(threads)):
+            break
+        if (now := wrk_progress(done_dir)) != progress:
+            progress, progressed_at = now, time.monotonic()
+        elif stalled := time.monotonic() - progressed_at > STALL_SECONDS:
+            log(f"accept: no response for {STALL_SECONDS:.0f}s, stopping wrk")
             break
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(process.wait(), timeout=WRK_POLL_SECONDS)
@@ -299,7 +314,7 @@ async def run_wrk_until_done(command: list[str], done_files: list[Path], max_sec
     stdout, stderr = await asyncio.wait_for(process.communicate(), timeout=60)
     if process.returncode:
         raise RuntimeError(f"wrk exited with {process.returncode}:\n{stdout.decode()}\n{stderr.decode()}")
-    return stdout.decode()
+    return stdout.decode(), stalled
 
 
 def parse_wrk_result(stdout: str) -> tuple[float, dict[str, float], dict[str, int]]:
@@ -321,10 +336,9 @@ async def wrk_load(
     """wrk sends one body under a new delivery id each time (see webhook_load.lua), `count` in all."""
     quotas = thread_quotas(options.count, wrk_thread_count(options))
     command = wrk_command(url, body_path, signature, prefix, quotas, options)
-    done_files = [body_path.parent / str(thread) for thread in range(len(quotas))]
-    seconds, latency, counts = parse_wrk_result(
-        await run_wrk_until_done(command, done_files, options.max_seconds)
-    )
+    stdout, stalled = await run_wrk_until_done(command, body_path.parent, len(quotas), options.max_seconds)
+    seconds, latency, counts = parse_wrk_result(stdout)
+    counts["stalled"] = int(stalled)
     sent_ids = [f"{prefix}-{thread}-{n}" for thread, quota in enumerate(quotas) for n in range(1, quota + 1)]
     return LoadResult("wrk", sent_ids, seconds, latency, counts)
 
