@@ -2,7 +2,9 @@
 
 Services never commit. An HTTP request gets one session from `TransactionalRoute`, which commits after the
 endpoint returns and before the response is sent (so a 2xx always means "durably stored"), and rolls back when
-the endpoint raises. Workers and the CLI use `transaction()` the same way.
+the endpoint raises. The webhook route is the one exception: its inbox group-commits deliveries that arrive
+together (see `ci/webhooks/inbox.py`), still answering each only after its commit. Workers and the CLI use
+`transaction()` the same way.
 """
 
 from __future__ import annotations
