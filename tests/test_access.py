@@ -91,9 +91,17 @@ ROUTES: dict[str, Any] = {
     "GET /api/v1/limits/usage": ("read", True),
     "GET /api/v1/limits/plan": ("read", True),
     "GET /api/v1/limits/upgrade-suggestion": ("read", True),
+    "GET /v1/costs": ("read", True),
+    "GET /v1/costs/summary": ("read", True),
+    "GET /v1/costs/by-repository": ("read", True),
+    "GET /v1/costs/by-workflow": ("read", True),
+    "GET /v1/costs/by-runner": ("read", True),
+    "GET /v1/workflows": ("read", True),
+    "GET /v1/workflows/{workflow_id}": ("read", True),
 }
 REFUSALS = ("does not allow", "not a member", "API keys cannot", "another organization", "scopes")
 MISSING_ID = "987654"
+LOGINS: dict[int, str] = {}  # org id -> GitHub login, for the public API's `org` parameter
 
 
 def operations(app: FastAPI) -> list[tuple[str, str]]:
@@ -106,7 +114,8 @@ async def call(
     url = re.sub(r"\{[a-z_]+\}", MISSING_ID, path)
     headers = {"Authorization": f"Bearer {token}"} if token else {}
     body = {} if method in ("POST", "PUT", "PATCH") else None
-    return await http.request(method, url, params={"org_id": org_id}, json=body, headers=headers)
+    params = {"org_id": org_id, "org": LOGINS.get(org_id, "no-such-organization")}
+    return await http.request(method, url, params=params, json=body, headers=headers)
 
 
 def refused(response: httpx.Response) -> bool:
@@ -137,6 +146,7 @@ async def test_every_role_gets_exactly_what_the_table_allows(
         _, foreign_key = await create_api_key(
             session, org_id=other.id, name="f", scopes=["read"], created_by=None
         )
+        LOGINS.update({org.id: org.login, other.id: other.login})
     last: list[tuple[str, str]] = []
     for method, path in operations(app):
         need = ROUTES[f"{method} {path}"]

@@ -11,9 +11,11 @@ from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 
 from cicosts import __version__
+from cicosts.ci.costs.endpoints import router as costs_router
 from cicosts.ci.dashboard.endpoints import router as dashboard_router
 from cicosts.ci.runner_mappings.endpoints import router as runner_mappings_router
 from cicosts.ci.webhooks.endpoints import router as webhooks_router
+from cicosts.ci.workflows.endpoints import router as workflows_router
 from cicosts.config import Settings, get_settings
 from cicosts.db import create_engine, create_sessionmaker
 from cicosts.errors import install_error_handlers
@@ -93,4 +95,6 @@ def create_app(settings: Settings | None = None, *, run_worker: bool = False) ->
     app.include_router(settings_router)
     app.include_router(limits_router)
     app.include_router(runner_mappings_router)
+    app.include_router(costs_router)
+    app.include_router(workflows_router)
     return app

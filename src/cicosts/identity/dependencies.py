@@ -17,7 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from cicosts.config import Settings
 from cicosts.db import get_session
-from cicosts.errors import Forbidden, NotFound, Unauthorized
+from cicosts.errors import BadRequest, Forbidden, NotFound, Unauthorized
 from cicosts.identity import repository
 from cicosts.identity.api_keys.service import API_KEY_PREFIX, verify_api_key
 from cicosts.identity.permissions import Permission, role_allows, scopes_allow
@@ -122,18 +122,74 @@ def require(permission: Permission, *, api_keys: bool = False) -> Any:
         organization, membership = await repository.organization_and_membership(session, org_id, user_id)
         if organization is None:
             raise NotFound(f"Organization {org_id} not found")
-        if principal.api_key is not None:
-            _check_key(principal.api_key, org_id, permission, api_keys)
-            return OrgAccess(organization, principal, None)
-        if membership is None:
-            raise Forbidden(f"You are not a member of organization {org_id}")
-        if not role_allows(membership.role, permission):
-            raise Forbidden(f"Your role ({membership.role}) does not allow {permission.value}")
-        return OrgAccess(organization, principal, membership)
+        return _authorized(organization, membership, principal, permission, api_keys)
 
     org_access.permission = permission  # type: ignore[attr-defined]  # read by the access tests
     org_access.api_keys = api_keys  # type: ignore[attr-defined]
     return Depends(org_access)
+
+
+def require_by_login(permission: Permission) -> Any:
+    """Like `require`, for the public API: the organization is named by its GitHub login in `org`.
+
+    An API key may leave `org` out (its own organization); so may a user who belongs to one organization.
+    """
+
+    async def org_access(
+        session: Session,
+        principal: Annotated[Principal, Depends(authenticate)],
+        org: Annotated[
+            str | None,
+            Query(
+                max_length=255,
+                description="Organization's GitHub login; defaults to the API key's organization",
+            ),
+        ] = None,
+    ) -> OrgAccess:
+        organization, membership = await _named_organization(session, principal, org)
+        return _authorized(organization, membership, principal, permission, True)
+
+    org_access.permission = permission  # type: ignore[attr-defined]  # read by the access tests
+    org_access.api_keys = True  # type: ignore[attr-defined]
+    return Depends(org_access)
+
+
+async def _named_organization(
+    session: AsyncSession, principal: Principal, login: str | None
+) -> tuple[Organization, Membership | None]:
+    user_id = principal.user.id if principal.user is not None else None
+    if login is not None:
+        found = await repository.organization_and_membership_by_login(session, login, user_id)
+        if found[0] is None:
+            raise NotFound(f"Organization {login!r} not found")
+        return found[0], found[1]
+    if principal.api_key is not None:
+        organization = await session.get(Organization, principal.api_key.org_id)
+        if organization is None:
+            raise NotFound("The API key's organization no longer exists")
+        return organization, None
+    assert user_id is not None
+    memberships = await repository.organizations_of_user(session, user_id)
+    if len(memberships) != 1:
+        raise BadRequest(f"org: name the organization (you belong to {len(memberships)})")
+    return memberships[0]
+
+
+def _authorized(
+    organization: Organization,
+    membership: Membership | None,
+    principal: Principal,
+    permission: Permission,
+    api_keys: bool,
+) -> OrgAccess:
+    if principal.api_key is not None:
+        _check_key(principal.api_key, organization.id, permission, api_keys)
+        return OrgAccess(organization, principal, None)
+    if membership is None:
+        raise Forbidden(f"You are not a member of organization {organization.login}")
+    if not role_allows(membership.role, permission):
+        raise Forbidden(f"Your role ({membership.role}) does not allow {permission.value}")
+    return OrgAccess(organization, principal, membership)
 
 
 def _check_key(key: ApiKey, org_id: int, permission: Permission, allowed: bool) -> None:
@@ -146,3 +202,4 @@ def _check_key(key: ApiKey, org_id: int, permission: Permission, allowed: bool) 
 
 
 OrgReader = Annotated[OrgAccess, require(Permission.READ)]
+PublicReader = Annotated[OrgAccess, require_by_login(Permission.READ)]

@@ -67,3 +67,18 @@ async def organization_and_membership(
     if row is None:
         return None, None
     return row[0], row[1]
+
+
+async def organization_and_membership_by_login(
+    session: AsyncSession, login: str, user_id: int | None
+) -> tuple[Organization | None, Membership | None]:
+    row = (
+        await session.execute(
+            select(Organization, Membership)
+            .outerjoin(Membership, and_(Membership.org_id == Organization.id, Membership.user_id == user_id))
+            .where(Organization.login == login)
+        )
+    ).first()
+    if row is None:
+        return None, None
+    return row[0], row[1]

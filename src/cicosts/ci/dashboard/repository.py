@@ -94,22 +94,31 @@ class WorkflowFilters:
     search: str | None = None
 
 
-MEASURES = ("cost_nanos", "runs", "completed_runs", "successful_runs", "run_seconds", "unpriced_jobs")
-LABELS = ("cost", "runs", "completed", "successful", "seconds", "unpriced")
+MEASURES = (
+    "cost_nanos",
+    "runs",
+    "completed_runs",
+    "successful_runs",
+    "run_seconds",
+    "unpriced_jobs",
+    "billable_minutes",
+)
+LABELS = ("cost", "runs", "completed", "successful", "seconds", "unpriced", "minutes")
 
 
-def _per_workflow(table: Any, where: ColumnElement[bool]) -> Any:
-    return select(table.workflow_id, *(getattr(table, m) for m in MEASURES)).where(where)
+def _measured(table: Any, key: str, where: ColumnElement[bool]) -> Any:
+    return select(getattr(table, key).label("key"), *(getattr(table, m) for m in MEASURES)).where(where)
 
 
-def workflow_totals(scope: Scope, period: Period) -> Any:
-    """Per-workflow sums over the period: whole UTC days from `ci_daily`, the partial days by the hour."""
+def rollup_totals(scope: Scope, period: Period, key: str = "workflow_id") -> Any:
+    """Sums per workflow (or `key`): whole UTC days from `ci_daily`, the partial days by the hour."""
     edges, days = split_at_utc_days(period)
     parts = []
     if edges:
         parts.append(
-            _per_workflow(
+            _measured(
                 CIHourly,
+                key,
                 and_(
                     CIHourly.org_id == scope.org_id,
                     scope.visible(CIHourly.repository_id),
@@ -119,8 +128,9 @@ def workflow_totals(scope: Scope, period: Period) -> Any:
         )
     if days:
         parts.append(
-            _per_workflow(
+            _measured(
                 CIDaily,
+                key,
                 and_(
                     CIDaily.org_id == scope.org_id,
                     scope.visible(CIDaily.repository_id),
@@ -132,12 +142,16 @@ def workflow_totals(scope: Scope, period: Period) -> Any:
     rows = union_all(*parts).subquery() if len(parts) > 1 else parts[0].subquery()
     return (
         select(
-            rows.c.workflow_id.label("workflow_id"),
+            rows.c.key.label(key),
             *(func.sum(rows.c[m]).label(label) for m, label in zip(MEASURES, LABELS, strict=True)),
         )
-        .group_by(rows.c.workflow_id)
+        .group_by(rows.c.key)
         .subquery()
     )
+
+
+def workflow_totals(scope: Scope, period: Period) -> Any:
+    return rollup_totals(scope, period, "workflow_id")
 
 
 def _filtered(statement: Any, filters: WorkflowFilters) -> Any:
@@ -168,6 +182,7 @@ async def workflow_page(
             Workflow.name,
             Repository.full_name,
             Workflow.last_run_at,
+            Workflow.last_run_status,
             totals.c.cost,
             totals.c.runs,
             totals.c.completed,

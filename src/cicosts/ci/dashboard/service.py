@@ -107,7 +107,7 @@ async def trends(session: AsyncSession, view: DashboardView, days: int, now: dat
     ]
 
 
-def _order(sort_by: SortField, sort_order: SortOrder) -> Any:
+def order_by(sort_by: SortField, sort_order: SortOrder) -> Any:
     def build(totals: Any) -> list[Any]:
         completed = func.nullif(totals.c.completed, 0)
         key = {
@@ -157,7 +157,7 @@ async def workflows(
         view.scope,
         window,
         filters,
-        _order(sort_by, sort_order),
+        order_by(sort_by, sort_order),
         (page - 1) * per_page,
         per_page,
     )
@@ -175,7 +175,7 @@ async def top_workflows(
 ) -> list[TopWorkflow]:
     window = last_days(view.days(days), zone(view.org.time_zone), now)
     rows, _ = await repository.workflow_page(
-        session, view.scope, window, WorkflowFilters(), _order("cost", "desc"), 0, limit
+        session, view.scope, window, WorkflowFilters(), order_by("cost", "desc"), 0, limit
     )
     return [
         TopWorkflow(
