@@ -4,16 +4,19 @@ from __future__ import annotations
 
 import hashlib
 import secrets
+from datetime import timedelta
 
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from cicosts.errors import NotFound, Unauthorized
-from cicosts.kit.periods import utc_now
+from cicosts.kit.periods import as_utc, utc_now
 from cicosts.models import ApiKey
 
 API_KEY_PREFIX = "sk_"
 SHOWN_PREFIX_LENGTH = 11  # "sk_" and 8 hex characters: enough to tell keys apart, useless to an attacker
+# "Last used" is shown to the minute; writing it on every request would turn each read into a write.
+LAST_USED_RESOLUTION = timedelta(minutes=1)
 
 
 def hash_key(key: str) -> str:
@@ -50,7 +53,9 @@ async def verify_api_key(session: AsyncSession, key: str) -> ApiKey:
     row = await session.scalar(select(ApiKey).where(ApiKey.key_hash == hash_key(key)))
     if row is None or row.revoked_at is not None:
         raise Unauthorized("API key is invalid or revoked")
-    row.last_used_at = utc_now()
+    now = utc_now()
+    if row.last_used_at is None or now - as_utc(row.last_used_at) >= LAST_USED_RESOLUTION:
+        row.last_used_at = now
     return row
 
 
