@@ -98,6 +98,7 @@ ROUTES: dict[str, Any] = {
     "GET /v1/costs/by-runner": ("read", True),
     "GET /v1/workflows": ("read", True),
     "GET /v1/workflows/{workflow_id}": ("read", True),
+    "GET /v1/recommendations": ("read", True),
 }
 REFUSALS = ("does not allow", "not a member", "API keys cannot", "another organization", "scopes")
 MISSING_ID = "987654"

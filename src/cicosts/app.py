@@ -13,6 +13,7 @@ from fastapi.middleware.cors import CORSMiddleware
 from cicosts import __version__
 from cicosts.ci.costs.endpoints import router as costs_router
 from cicosts.ci.dashboard.endpoints import router as dashboard_router
+from cicosts.ci.recommendations.endpoints import router as recommendations_router
 from cicosts.ci.runner_mappings.endpoints import router as runner_mappings_router
 from cicosts.ci.webhooks.endpoints import router as webhooks_router
 from cicosts.ci.workflows.endpoints import router as workflows_router
@@ -97,4 +98,5 @@ def create_app(settings: Settings | None = None, *, run_worker: bool = False) ->
     app.include_router(runner_mappings_router)
     app.include_router(costs_router)
     app.include_router(workflows_router)
+    app.include_router(recommendations_router)
     return app
