@@ -4,6 +4,14 @@ from cicosts.models.base import Base
 from cicosts.models.ci import RunnerMapping, RunnerPrice, Workflow, WorkflowJob, WorkflowRun
 from cicosts.models.github import Installation, Repository
 from cicosts.models.ledger import CIDaily, CIHourly, CIOrgHourly, LedgerHourly
+from cicosts.models.llm import (
+    LLMCustomPrice,
+    LLMDimensionHourly,
+    LLMEvent,
+    LLMHourly,
+    LLMOutcome,
+    LLMProject,
+)
 from cicosts.models.organization import ApiKey, Membership, OAuthState, Organization, RefreshToken, User
 from cicosts.models.queue import Job
 
@@ -15,6 +23,12 @@ __all__ = [
     "CIOrgHourly",
     "Installation",
     "Job",
+    "LLMCustomPrice",
+    "LLMDimensionHourly",
+    "LLMEvent",
+    "LLMHourly",
+    "LLMOutcome",
+    "LLMProject",
     "LedgerHourly",
     "Membership",
     "OAuthState",
