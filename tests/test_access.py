@@ -99,6 +99,13 @@ ROUTES: dict[str, Any] = {
     "GET /v1/workflows": ("read", True),
     "GET /v1/workflows/{workflow_id}": ("read", True),
     "GET /v1/recommendations": ("read", True),
+    "GET /v1/analytics/overview": ("read", True),
+    "GET /v1/analytics/agents": ("read", True),
+    "GET /v1/analytics/models": ("read", True),
+    "GET /v1/analytics/by/{dimension}": ("read", True),
+    "GET /v1/analytics/timeseries": ("read", True),
+    "GET /v1/analytics/cache": ("read", True),
+    "GET /v1/analytics/full": ("read", True),
 }
 REFUSALS = ("does not allow", "not a member", "API keys cannot", "another organization", "scopes")
 MISSING_ID = "987654"

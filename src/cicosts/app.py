@@ -27,6 +27,7 @@ from cicosts.identity.settings.endpoints import router as settings_router
 from cicosts.kit.rate_limit import RateLimiter, RateLimitHeadersMiddleware
 from cicosts.kit.request_id import RequestIdMiddleware
 from cicosts.kit.request_metrics import RequestMetricsMiddleware
+from cicosts.llm.analytics.endpoints import router as llm_analytics_router
 from cicosts.plans.endpoints import router as limits_router
 from cicosts.worker.runner import Worker
 
@@ -99,4 +100,5 @@ def create_app(settings: Settings | None = None, *, run_worker: bool = False) ->
     app.include_router(costs_router)
     app.include_router(workflows_router)
     app.include_router(recommendations_router)
+    app.include_router(llm_analytics_router)
     return app

@@ -122,7 +122,7 @@ def require(permission: Permission, *, api_keys: bool = False) -> Any:
         organization, membership = await repository.organization_and_membership(session, org_id, user_id)
         if organization is None:
             raise NotFound(f"Organization {org_id} not found")
-        return _authorized(organization, membership, principal, permission, api_keys)
+        return authorized(organization, membership, principal, permission, api_keys)
 
     org_access.permission = permission  # type: ignore[attr-defined]  # read by the access tests
     org_access.api_keys = api_keys  # type: ignore[attr-defined]
@@ -146,15 +146,15 @@ def require_by_login(permission: Permission) -> Any:
             ),
         ] = None,
     ) -> OrgAccess:
-        organization, membership = await _named_organization(session, principal, org)
-        return _authorized(organization, membership, principal, permission, True)
+        organization, membership = await named_organization(session, principal, org)
+        return authorized(organization, membership, principal, permission, True)
 
     org_access.permission = permission  # type: ignore[attr-defined]  # read by the access tests
     org_access.api_keys = True  # type: ignore[attr-defined]
     return Depends(org_access)
 
 
-async def _named_organization(
+async def named_organization(
     session: AsyncSession, principal: Principal, login: str | None
 ) -> tuple[Organization, Membership | None]:
     user_id = principal.user.id if principal.user is not None else None
@@ -175,7 +175,7 @@ async def _named_organization(
     return memberships[0]
 
 
-def _authorized(
+def authorized(
     organization: Organization,
     membership: Membership | None,
     principal: Principal,
