@@ -96,6 +96,7 @@ ROUTES: dict[str, Any] = {
     "GET /v1/costs/by-repository": ("read", True),
     "GET /v1/costs/by-workflow": ("read", True),
     "GET /v1/costs/by-runner": ("read", True),
+    "GET /v1/costs/export": ("read", True),
     "GET /v1/workflows": ("read", True),
     "GET /v1/workflows/{workflow_id}": ("read", True),
     "GET /v1/recommendations": ("read", True),

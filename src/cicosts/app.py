@@ -13,6 +13,7 @@ from fastapi.middleware.cors import CORSMiddleware
 from cicosts import __version__
 from cicosts.ci.costs.endpoints import router as costs_router
 from cicosts.ci.dashboard.endpoints import router as dashboard_router
+from cicosts.ci.exports.endpoints import router as exports_router
 from cicosts.ci.recommendations.endpoints import router as recommendations_router
 from cicosts.ci.runner_mappings.endpoints import router as runner_mappings_router
 from cicosts.ci.webhooks.endpoints import router as webhooks_router
@@ -37,6 +38,8 @@ EXPOSED_HEADERS = (
     "X-RateLimit-Remaining",
     "X-RateLimit-Reset",
     "Retry-After",
+    "Content-Disposition",  # an export's file name
+    "X-Range-Capped",
 )
 
 
@@ -97,6 +100,7 @@ def create_app(settings: Settings | None = None, *, run_worker: bool = False) ->
     app.include_router(settings_router)
     app.include_router(limits_router)
     app.include_router(runner_mappings_router)
+    app.include_router(exports_router)
     app.include_router(costs_router)
     app.include_router(workflows_router)
     app.include_router(recommendations_router)

@@ -1,28 +1,34 @@
-"""The `cicosts` command: serve, api, worker, migrate, demo, token, simulate-webhooks, deliveries."""
+"""The `cicosts` command: serve, api, worker, migrate, demo, token, export, simulate-webhooks, deliveries."""
 
 from __future__ import annotations
 
 import asyncio
 import gc
 import json
+import sys
 import time
 from collections.abc import Callable, Coroutine
-from datetime import timedelta
-from typing import Annotated, Any, TypeVar
+from datetime import date, datetime, timedelta
+from pathlib import Path
+from typing import Annotated, Any, BinaryIO, TypeVar
 
 import httpx
 import typer
 import uvicorn
 from fastapi import FastAPI
 from rich.console import Console
-from rich.progress import Progress
+from rich.progress import Progress, TextColumn
 from rich.table import Table
 
+from cicosts.ci.exports import service as exports
+from cicosts.ci.exports.schemas import ExportFormat, ExportGranularity
 from cicosts.ci.simulation import Scenario
 from cicosts.ci.webhooks.service import GITHUB_QUEUE, signature_for
 from cicosts.config import ConfigurationError, Settings, get_settings
 from cicosts.db import create_engine, create_sessionmaker, transaction
 from cicosts.demo import demo_exists, demo_workflows, load_demo
+from cicosts.errors import CICostsError, NotFound
+from cicosts.identity.repository import organization_by_login
 from cicosts.identity.service import ensure_user_with_organization
 from cicosts.identity.tokens import create_access_token
 from cicosts.kit.periods import utc_now
@@ -202,6 +208,96 @@ def token(
             await engine.dispose()
 
     print(_run(work))
+
+
+DAY = ["%Y-%m-%d"]
+
+
+async def _plan_export(
+    settings: Settings,
+    org: str,
+    dates: tuple[date, date],
+    granularity: ExportGranularity,
+    export_format: ExportFormat,
+    repo: str | None,
+) -> tuple[exports.Export, int | None]:
+    """The export checked as the HTTP route checks it, and how many rows it will have (None: not known)."""
+    engine = create_engine(settings)
+    try:
+        async with transaction(create_sessionmaker(engine)) as session:
+            organization = await organization_by_login(session, org)
+            if organization is None:
+                raise NotFound(f"org: no organization {org!r}")
+            plan = await exports.prepare(
+                session,
+                organization,
+                settings,
+                start=dates[0],
+                end=dates[1],
+                granularity=granularity,
+                export_format=export_format,
+                repo=repo,
+                now=utc_now(),
+            )
+            return plan, await exports.count(session, plan)
+    finally:
+        await engine.dispose()
+
+
+async def _write_export(
+    settings: Settings, plan: exports.Export, sink: BinaryIO, advance: Callable[[int], None]
+) -> None:
+    engine = create_engine(settings)
+    try:
+        async for chunk in exports.export_bytes(
+            create_sessionmaker(engine), plan, utc_now(), progress=advance
+        ):
+            sink.write(chunk)
+    finally:
+        await engine.dispose()
+
+
+@app.command()
+def export(
+    org: Annotated[str, typer.Option(help="Organization's GitHub login")],
+    start: Annotated[datetime, typer.Option(formats=DAY, help="First day, in the organization's time zone")],
+    end: Annotated[datetime, typer.Option(formats=DAY, help="Last day, included")],
+    export_format: Annotated[ExportFormat, typer.Option("--format")] = ExportFormat.CSV,
+    granularity: ExportGranularity = ExportGranularity.DAILY,
+    repo: Annotated[str | None, typer.Option(help="Only this repository (owner/name or name)")] = None,
+    output: Annotated[str, typer.Option("--output", "-o", help="File to write; - for standard output")] = "-",
+) -> None:
+    """CI costs as CSV or JSON, the same export as GET /v1/costs/export, with a progress bar."""
+    errors = Console(stderr=True)  # progress and messages stay out of an export written to standard output
+    dates = (start.date(), end.date())
+    try:
+        plan, total = _run(
+            lambda settings: _plan_export(settings, org, dates, granularity, export_format, repo)
+        )
+    except CICostsError as exc:
+        errors.print(f"[red]{exc.detail}[/red]")
+        raise typer.Exit(1) from exc
+    if plan.dates.capped is not None:
+        errors.print(
+            f"[yellow]The plan's history starts on {plan.dates.capped.start}; exporting from it.[/yellow]"
+        )
+    exported = 0
+    with Progress(
+        *Progress.get_default_columns(), TextColumn("{task.completed} rows"), console=errors
+    ) as bar:
+        task = bar.add_task(f"Exporting {granularity.value} rows", total=total)
+
+        def advance(rows: int) -> None:
+            nonlocal exported
+            exported += rows
+            bar.update(task, completed=exported)
+
+        if output == "-":
+            _run(lambda settings: _write_export(settings, plan, sys.stdout.buffer, advance))
+        else:
+            with Path(output).open("wb") as sink:
+                _run(lambda settings: _write_export(settings, plan, sink, advance))
+    errors.print(f"Exported {exported} rows to {'standard output' if output == '-' else output}.")
 
 
 @app.command("simulate-webhooks")

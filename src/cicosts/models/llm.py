@@ -98,10 +98,10 @@ class LLMOutcome(Base):
 
 
 class LLMCustomPrice(Base):
-    """An organization's (or one project's) own price for a model from a moment on, per million tokens.
+    """An organization's (or one project's) own price for a model from a moment on, per 1M tokens.
 
-    Overrides the catalogue: fine-tuned, self-hosted or negotiated models. Cache and reasoning rates fall back to
-    the input and output rates when not given.
+    Overrides the catalogue: fine-tuned, self-hosted or negotiated models. Cache and reasoning rates fall back
+    to the input and output rates when not given.
     """
 
     __tablename__ = "llm_custom_prices"
