@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import csv
+import io
 from datetime import date, datetime, timedelta
+from decimal import Decimal
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -461,3 +464,24 @@ def test_buckets_hold_exactly_the_hours_of_their_days(
             sum(r.runs for r in inside),
             sum(r.minutes for r in inside),
         ]
+
+
+@pytest.mark.parametrize("time_zone", ["UTC", "America/Los_Angeles", "Asia/Kolkata"])
+async def test_exports_add_up_to_the_costs_of_the_same_range(
+    client: TestClient, acme: tuple[str, int], sessionmaker: async_sessionmaker[AsyncSession], time_zone: str
+) -> None:
+    token, org_id = acme
+    await move_to(sessionmaker, org_id, time_zone)
+    span = {"start_date": "2026-03-10", "end_date": "2026-03-16"}
+    series = data(await client.get("/v1/costs", token, **span))
+    daily = await client.get("/v1/costs/export", token, granularity="daily", **span)
+    rows = list(csv.DictReader(io.StringIO(daily.text)))
+    assert sum(Decimal(row["total_cost"]) for row in rows) == Decimal(str(series["total_cost"]))
+    assert sum(int(row["runs"]) for row in rows) == series["total_runs"]
+    per_day = {p["date"]: Decimal(str(p["cost"])) for p in series["costs"]}
+    for day in per_day:
+        assert sum(Decimal(r["total_cost"]) for r in rows if r["date"] == day) == per_day[day]
+    jobs = await client.get("/v1/costs/export", token, granularity="per-job", format="json", **span)
+    job_rows = jobs.json()["data"]["rows"]
+    assert sum(Decimal(row["cost"]) for row in job_rows) == Decimal(str(series["total_cost"]))
+    assert sum(row["billable_minutes"] for row in job_rows) == series["total_minutes"]
