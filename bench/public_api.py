@@ -1,0 +1,224 @@
+"""Public CI costs API at scale; prints one JSON document on stdout (progress goes to stderr).
+
+Loads the same organization as `bench/dashboard.py` (N jobs over a year, rollups written as ingestion would),
+then:
+- latency: every `/v1/costs*` route and `/v1/workflows`, called in-process (httpx ASGI transport) with a
+  `read` API key over the last `--window` days, p50/p95 against the 15 ms target;
+- export: `cicosts api` in a subprocess streams `/v1/costs/export?granularity=per-job&format=csv` for the
+  whole year to this process, which counts the rows; the server's resident memory is sampled every 50 ms
+  and its growth over the idle server is reported against the 100 MB target, the rate against 150,000 rows/s.
+
+    .venv/bin/python bench/public_api.py --jobs 1000000
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import tempfile
+import time
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from cicosts.app import create_app
+from cicosts.config import Settings
+from cicosts.db import create_engine, create_sessionmaker, transaction
+from cicosts.identity.api_keys.service import create_api_key
+from cicosts.kit.periods import utc_now
+from common import (
+    bench_settings,
+    database_version,
+    default_database_url,
+    emit,
+    fresh_database,
+    latency_summary_ms,
+    log,
+    machine,
+)
+from dashboard import consistent, database_totals, load, member_of_loaded_org
+from webhooks import HOST, free_port, start_api, stop_api, wait_until_ready
+
+TARGET_P95_MS = 15.0
+TARGET_EXPORT_ROWS_PER_SECOND = 150_000
+TARGET_EXPORT_RSS_GROWTH_MB = 100.0
+
+
+def parse_args() -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
+    parser.add_argument("--database-url", default=default_database_url())
+    parser.add_argument("--jobs", type=int, default=1_000_000)
+    parser.add_argument("--runs", type=int, help="default: jobs / 10")
+    parser.add_argument("--days", type=int, default=365, help="days of history loaded, ending now")
+    parser.add_argument("--window", type=int, default=30, help="days each route reads")
+    parser.add_argument("--requests", type=int, default=200, help="measured requests per route")
+    parser.add_argument("--warmup", type=int, default=20, help="unmeasured requests per route first")
+    parser.add_argument("--seed", type=int, default=42)
+    parser.add_argument("--no-load", action="store_true", help="measure the data an earlier run loaded")
+    parser.add_argument("--skip-export", action="store_true")
+    parser.add_argument("--allow-reset", action="store_true", help="empty a database not named *bench*")
+    args = parser.parse_args()
+    args.runs = args.runs or max(args.jobs // 10, 1)
+    return args
+
+
+def routes(window: int) -> list[tuple[str, dict[str, Any]]]:
+    today = utc_now().date()
+    span = {"start_date": str(today - timedelta(days=window - 1)), "end_date": str(today)}
+    return [
+        ("/v1/costs", span),
+        ("/v1/costs?granularity=week", {**span, "granularity": "week"}),
+        ("/v1/costs/summary", {}),
+        ("/v1/costs/by-repository", span),
+        ("/v1/costs/by-workflow", span),
+        ("/v1/costs/by-runner", span),
+        ("/v1/workflows", span),
+    ]
+
+
+async def read_key(settings: Settings, org_id: int) -> str:
+    engine = create_engine(settings)
+    try:
+        async with transaction(create_sessionmaker(engine)) as session:
+            _, key = await create_api_key(
+                session, org_id=org_id, name="bench", scopes=["read"], created_by=None
+            )
+    finally:
+        await engine.dispose()
+    return key
+
+
+async def time_route(
+    client: httpx.AsyncClient, path: str, params: dict[str, Any], options: Any
+) -> dict[str, Any]:
+    latencies = []
+    for index in range(options.warmup + options.requests):
+        started = time.perf_counter()
+        response = await client.get(path.split("?")[0], params=params)
+        elapsed = time.perf_counter() - started
+        if response.status_code != 200:
+            raise RuntimeError(f"GET {path} answered {response.status_code}: {response.text[:300]}")
+        if index >= options.warmup:
+            latencies.append(elapsed)
+    summary: dict[str, Any] = {"requests": len(latencies), "latency_ms": latency_summary_ms(latencies)}
+    summary["within_target"] = summary["latency_ms"]["p95"] <= TARGET_P95_MS
+    return summary
+
+
+async def measure_routes(options: argparse.Namespace, settings: Settings, key: str) -> dict[str, Any]:
+    app = create_app(settings)
+    results: dict[str, Any] = {}
+    try:
+        async with httpx.AsyncClient(
+            transport=httpx.ASGITransport(app=app),
+            base_url="http://bench",
+            headers={"Authorization": f"Bearer {key}"},
+        ) as client:
+            for path, params in routes(options.window):
+                log(f"measuring GET {path}")
+                results[path] = await time_route(client, path, params, options)
+    finally:
+        await app.state.engine.dispose()
+    return results
+
+
+def resident_mb(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    raise RuntimeError(f"no VmRSS for process {pid}")
+
+
+async def sample_peak(pid: int, stop: asyncio.Event) -> float:
+    peak = 0.0
+    while not stop.is_set():
+        peak = max(peak, resident_mb(pid))
+        await asyncio.sleep(0.05)
+    return max(peak, resident_mb(pid))
+
+
+async def measure_export(options: argparse.Namespace, key: str) -> dict[str, Any]:
+    today = utc_now().date()
+    params = {
+        "start_date": str(today - timedelta(days=options.days)),
+        "end_date": str(today),
+        "format": "csv",
+        "granularity": "per-job",
+    }
+    with tempfile.TemporaryDirectory() as log_dir:
+        server = start_api(options.database_url, free_port(), 1, False, Path(log_dir))
+        try:
+            await wait_until_ready(server)
+            url = f"http://{HOST}:{server.port}/v1/costs/export"
+            headers = {"Authorization": f"Bearer {key}"}
+            async with httpx.AsyncClient(timeout=httpx.Timeout(60.0)) as client:
+                await client.get(f"http://{HOST}:{server.port}/v1/costs/summary", headers=headers)
+                idle = resident_mb(server.process.pid)
+                stop = asyncio.Event()
+                sampler = asyncio.create_task(sample_peak(server.process.pid, stop))
+                lines, received = 0, 0
+                started = time.perf_counter()
+                async with client.stream("GET", url, params=params, headers=headers) as response:
+                    if response.status_code != 200:
+                        raise RuntimeError(
+                            f"export answered {response.status_code}: {await response.aread()!r}"
+                        )
+                    async for chunk in response.aiter_bytes():
+                        lines += chunk.count(b"\n")
+                        received += len(chunk)
+                seconds = time.perf_counter() - started
+                stop.set()
+                peak = await sampler
+        finally:
+            stop_api(server)
+    rows = lines - 1  # the header
+    growth = peak - idle
+    rate = rows / seconds
+    return {
+        "rows": rows,
+        "megabytes": round(received / 2**20, 1),
+        "seconds": round(seconds, 2),
+        "rows_per_second": round(rate),
+        "server_rss_idle_mb": round(idle, 1),
+        "server_rss_peak_mb": round(peak, 1),
+        "server_rss_growth_mb": round(growth, 1),
+        "within_target": rate >= TARGET_EXPORT_ROWS_PER_SECOND and growth < TARGET_EXPORT_RSS_GROWTH_MB,
+    }
+
+
+async def main() -> None:
+    options = parse_args()
+    result: dict[str, Any] = {"benchmark": "public_api", "machine": machine()}
+    settings = bench_settings(options.database_url)
+    if not options.no_load:
+        await fresh_database(options.database_url, allow_reset=options.allow_reset)
+    engine = create_engine(settings)
+    try:
+        result["database"] = await database_version(engine)
+        if not options.no_load:
+            log(f"loading {options.jobs:,} jobs in {options.runs:,} runs over {options.days} days")
+            loaded = await load(options, engine)
+            result["load_seconds"] = loaded.seconds
+        async with transaction(create_sessionmaker(engine)) as session:
+            totals = await database_totals(session)
+        result["rows"] = totals
+        if not options.no_load:
+            result["rows_match_rollups"] = consistent(totals, loaded.totals)
+        org_id, _ = await member_of_loaded_org(engine)
+    finally:
+        await engine.dispose()
+    key = await read_key(settings, org_id)
+    result["window_days"] = options.window
+    result["target_p95_ms"] = TARGET_P95_MS
+    result["routes"] = await measure_routes(options, settings, key)
+    result["all_routes_within_target"] = all(item["within_target"] for item in result["routes"].values())
+    if not options.skip_export:
+        log("exporting every job of the year as CSV")
+        result["export"] = await measure_export(options, key)
+    emit(result)
+
+
+if __name__ == "__main__":
+    asyncio.run(main())
