@@ -47,6 +47,7 @@ from cicosts.config import Settings
 from cicosts.db import create_engine, create_sessionmaker, transaction
 from cicosts.demo import DEMO_ACCOUNT, demo_workflows
 from cicosts.identity.tokens import create_access_token
+from cicosts.kit.gc import tune_gc_for_serving
 from cicosts.kit.periods import floor_hour, utc_now
 from cicosts.ledger.rollups import Contribution
 from cicosts.ledger.service import MICROS
@@ -813,6 +814,7 @@ async def measure(
     options: argparse.Namespace, settings: Settings, org_id: int, user_id: int
 ) -> dict[str, Any]:
     app = create_app(settings)
+    tune_gc_for_serving()  # as `cicosts api` does once its app is built
     token = create_access_token(user_id, settings, timedelta(hours=2))
     transport = httpx.ASGITransport(app=app)
     deadline = time.monotonic() + options.max_seconds

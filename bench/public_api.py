@@ -27,6 +27,7 @@ from cicosts.app import create_app
 from cicosts.config import Settings
 from cicosts.db import create_engine, create_sessionmaker, transaction
 from cicosts.identity.api_keys.service import create_api_key
+from cicosts.kit.gc import tune_gc_for_serving
 from cicosts.kit.periods import utc_now
 from common import (
     bench_settings,
@@ -109,6 +110,7 @@ async def time_route(
 
 async def measure_routes(options: argparse.Namespace, settings: Settings, key: str) -> dict[str, Any]:
     app = create_app(settings)
+    tune_gc_for_serving()  # as `cicosts api` does once its app is built
     results: dict[str, Any] = {}
     try:
         async with httpx.AsyncClient(
