@@ -17,8 +17,8 @@ from cicosts.db import transaction
 from cicosts.identity.api_keys.service import create_api_key
 from cicosts.identity.service import ensure_user_with_organization
 from cicosts.identity.tokens import create_access_token
-from cicosts.models import Membership
-from tests.helpers import TestClient
+from cicosts.models import LLMProject, Membership
+from tests.helpers import TestClient, next_id
 
 # The published role table, written out again here on purpose: the code's own table is what is under test.
 ALLOWED = {
@@ -45,8 +45,9 @@ ALLOWED = {
         "transfer_owner",
     },
 }
-PUBLIC, USER = "public", "user"
-# route -> what it needs: "public", "user" (any signed-in person), or (permission, API keys accepted)
+PUBLIC, USER, PROJECT = "public", "user", "project"
+# route -> what it needs: "public", "user" (any signed-in person), "project" (a project's ingest key),
+# or (permission, API keys accepted)
 ROUTES: dict[str, Any] = {
     "GET /": PUBLIC,
     "GET /health": PUBLIC,
@@ -100,6 +101,19 @@ ROUTES: dict[str, Any] = {
     "GET /v1/workflows": ("read", True),
     "GET /v1/workflows/{workflow_id}": ("read", True),
     "GET /v1/recommendations": ("read", True),
+    "POST /v1/events/batch": PROJECT,
+    "POST /v1/otlp/v1/traces": PROJECT,
+    "GET /v1/projects/me": PROJECT,
+    "POST /v1/projects": USER,
+    "GET /v1/projects": ("read", True),
+    "GET /v1/projects/{project_id}": ("read", True),
+    "PATCH /v1/projects/{project_id}": ("manage_api_keys", False),
+    "DELETE /v1/projects/{project_id}": ("manage_api_keys", False),
+    "POST /v1/projects/{project_id}/rotate-key": ("manage_api_keys", False),
+    "GET /v1/pricing": PUBLIC,
+    "GET /v1/pricing/{model}": ("read", True),
+    "POST /v1/pricing": ("manage_settings", True),
+    "POST /v1/pricing/sync-defaults": ("manage_settings", True),
     "GET /v1/analytics/overview": ("read", True),
     "GET /v1/analytics/agents": ("read", True),
     "GET /v1/analytics/models": ("read", True),
@@ -118,13 +132,28 @@ def operations(app: FastAPI) -> list[tuple[str, str]]:
 
 
 async def call(
-    http: httpx.AsyncClient, method: str, path: str, token: str | None, org_id: int
+    http: httpx.AsyncClient,
+    method: str,
+    path: str,
+    token: str | None,
+    org_id: int,
+    ids: dict[str, int] | None = None,
 ) -> httpx.Response:
-    url = re.sub(r"\{[a-z_]+\}", MISSING_ID, path)
+    """`path` with its ids (a missing one where none is given) and the organization named both ways."""
+    known = ids or {}
+    url = re.sub(r"\{([a-z_]+)\}", lambda found: str(known.get(found.group(1), MISSING_ID)), path)
     headers = {"Authorization": f"Bearer {token}"} if token else {}
     body = {} if method in ("POST", "PUT", "PATCH") else None
     params = {"org_id": org_id, "org": LOGINS.get(org_id, "no-such-organization")}
     return await http.request(method, url, params=params, json=body, headers=headers)
+
+
+async def new_project(sessionmaker: async_sessionmaker[AsyncSession], org_id: int) -> int:
+    async with transaction(sessionmaker) as session:
+        project = LLMProject(org_id=org_id, name=f"project-{next_id()}")
+        session.add(project)
+        await session.flush()
+        return project.id
 
 
 def refused(response: httpx.Response) -> bool:
@@ -159,23 +188,31 @@ async def test_every_role_gets_exactly_what_the_table_allows(
     last: list[tuple[str, str]] = []
     for method, path in operations(app):
         need = ROUTES[f"{method} {path}"]
-        if need in (PUBLIC, USER):
+        if need in (PUBLIC, USER, PROJECT):
             continue
         permission, keys_allowed = need
         if permission == "delete_org":
             last.append((method, path))
             continue
+
+        async def send(
+            token: str | None, method: str = method, path: str = path, org_id: int = org.id
+        ) -> httpx.Response:
+            # A project route gets a project of its own for every call: a DELETE harms no later call.
+            ids = {"project_id": await new_project(sessionmaker, org.id)} if "{project_id}" in path else {}
+            return await call(client.http, method, path, token, org_id, ids)
+
         for role in ("viewer", "member", "admin", "owner"):
-            response = await call(client.http, method, path, tokens[role], org.id)
+            response = await send(tokens[role])
             assert refused(response) == (permission not in ALLOWED[role]), (method, path, role, response.text)
-        assert refused(await call(client.http, method, path, tokens["outsider"], org.id)), (method, path)
+        assert refused(await send(tokens["outsider"])), (method, path)
         unknown = await call(client.http, method, path, tokens["owner"], 10**6)
         assert unknown.status_code == 404, (method, path)
-        assert (await call(client.http, method, path, None, org.id)).status_code == 401
-        read = await call(client.http, method, path, read_key, org.id)
+        assert (await send(None)).status_code == 401
+        read = await send(read_key)
         assert refused(read) == (not (keys_allowed and permission == "read")), (method, path, read.text)
-        assert refused(await call(client.http, method, path, ingest_key, org.id)), (method, path)
-        assert refused(await call(client.http, method, path, foreign_key, org.id)), (method, path)
+        assert refused(await send(ingest_key)), (method, path)
+        assert refused(await send(foreign_key)), (method, path)
     for (
         method,
         path,
@@ -203,3 +240,24 @@ async def test_user_routes_need_a_signed_in_person(
         assert (await call(client.http, method, path, None, org.id)).status_code == 401, (method, path)
         with_key = await call(client.http, method, path, key, org.id)
         assert with_key.status_code == 403 and "API key" in with_key.json()["detail"], (method, path)
+
+
+async def test_project_routes_take_only_a_project_ingest_key(
+    app: FastAPI, client: TestClient, settings: Settings, sessionmaker: async_sessionmaker[AsyncSession]
+) -> None:
+    tokens = []
+    async with transaction(sessionmaker) as session:
+        for role in ("owner", "admin", "member", "viewer"):
+            user, org = await ensure_user_with_organization(session, f"{role}-user", "acme", role=role)
+            tokens.append(create_access_token(user.id, settings))
+        _, read_key = await create_api_key(session, org_id=org.id, name="r", scopes=["read"], created_by=None)
+        _, org_ingest = await create_api_key(
+            session, org_id=org.id, name="i", scopes=["ingest"], created_by=None
+        )
+    for method, path in operations(app):
+        if ROUTES[f"{method} {path}"] != PROJECT:
+            continue
+        assert (await call(client.http, method, path, None, org.id)).status_code == 401, (method, path)
+        for token in [*tokens, read_key, org_ingest]:
+            response = await call(client.http, method, path, token, org.id)
+            assert response.status_code == 403, (method, path, response.text)

@@ -29,6 +29,10 @@ from cicosts.kit.rate_limit import RateLimiter, RateLimitHeadersMiddleware
 from cicosts.kit.request_id import RequestIdMiddleware
 from cicosts.kit.request_metrics import RequestMetricsMiddleware
 from cicosts.llm.analytics.endpoints import router as llm_analytics_router
+from cicosts.llm.events.endpoints import router as llm_events_router
+from cicosts.llm.otlp.endpoints import router as llm_otlp_router
+from cicosts.llm.prices.endpoints import router as llm_prices_router
+from cicosts.llm.projects.endpoints import router as llm_projects_router
 from cicosts.plans.endpoints import router as limits_router
 from cicosts.worker.runner import Worker
 
@@ -105,4 +109,8 @@ def create_app(settings: Settings | None = None, *, run_worker: bool = False) ->
     app.include_router(workflows_router)
     app.include_router(recommendations_router)
     app.include_router(llm_analytics_router)
+    app.include_router(llm_events_router)
+    app.include_router(llm_projects_router)
+    app.include_router(llm_prices_router)
+    app.include_router(llm_otlp_router)
     return app

@@ -1,0 +1,81 @@
+"""POST /v1/events/batch: LLM calls from the AgentCost SDK (or anything speaking its format).
+
+Only a project's API key with the `ingest` scope may send, and only for its own project. The body is read
+here, not by FastAPI, so its size is refused (413) before any of it is parsed, and so one bad event is
+rejected alone rather than failing the batch.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from fastapi import APIRouter, Request
+from pydantic import ValidationError
+
+from cicosts.db import TransactionalRoute
+from cicosts.errors import Forbidden, PayloadTooLarge, Unprocessable
+from cicosts.identity.dependencies import Session
+from cicosts.kit.periods import utc_now
+from cicosts.llm.dependencies import IngestingProject
+from cicosts.llm.events import service
+from cicosts.llm.events.schemas import (
+    MAX_BODY_BYTES,
+    MAX_EVENTS,
+    BatchDoc,
+    BatchIn,
+    BatchResult,
+    inlined_schema,
+    validation_reason,
+)
+
+router = APIRouter(prefix="/v1/events", tags=["llm events"], route_class=TransactionalRoute)
+ERRORS: dict[int | str, dict[str, str]] = {
+    401: {"description": "No or invalid API key"},
+    403: {"description": "Not a project API key with the `ingest` scope, or `project_id` is another project"},
+    413: {"description": f"More than {MAX_EVENTS:,} events, or a body over {MAX_BODY_BYTES // 2**20} MB"},
+    422: {"description": "Not a JSON object with an `events` list, or not one valid event (detail says why)"},
+}
+BODY = {"required": True, "content": {"application/json": {"schema": inlined_schema(BatchDoc)}}}
+
+
+@router.post("/batch", responses=ERRORS, openapi_extra={"requestBody": BODY})
+async def ingest_events(request: Request, session: Session, project: IngestingProject) -> BatchResult:
+    """Store a batch of LLM calls, each priced at its own timestamp; repeated `event_id`s are stored once.
+
+    Invalid events are listed in `rejected` (index and reason) while the valid ones are stored.
+    """
+    batch = _parse(await _read_body(request))
+    if batch.project_id is not None and str(batch.project_id) != str(project.id):
+        raise Forbidden(f"This API key ingests for project {project.id}, not {batch.project_id}")
+    return await service.ingest_batch(session, project, batch.events, batch.outcomes, now=utc_now())
+
+
+async def _read_body(request: Request) -> bytes:
+    too_large = PayloadTooLarge(f"The body is over {MAX_BODY_BYTES // 2**20} MB; send smaller batches")
+    declared = request.headers.get("content-length")
+    if declared is not None and declared.isdigit() and int(declared) > MAX_BODY_BYTES:
+        raise too_large
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.stream():  # a body sent without a length is cut off as soon as it is too large
+        size += len(chunk)
+        if size > MAX_BODY_BYTES:
+            raise too_large
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def _parse(body: bytes) -> BatchIn:
+    try:
+        data: Any = json.loads(body)
+    except (UnicodeDecodeError, ValueError) as exc:
+        raise Unprocessable(f"body: not valid JSON ({exc})") from exc
+    if not isinstance(data, dict):
+        raise Unprocessable("body: must be a JSON object with an `events` list")
+    if isinstance(data.get("events"), list) and len(data["events"]) > MAX_EVENTS:
+        raise PayloadTooLarge(f"events: at most {MAX_EVENTS:,} per batch, not {len(data['events']):,}")
+    try:
+        return BatchIn.model_validate(data)
+    except ValidationError as exc:
+        raise Unprocessable(validation_reason(exc)) from exc

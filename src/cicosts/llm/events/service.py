@@ -1,0 +1,185 @@
+"""Ingest a batch of LLM calls: validate each, price each at its own timestamp, store each event_id once, and
+add what was stored to the hourly rollups, all in the caller's transaction (services never commit).
+
+The AgentCost route (`POST /v1/events/batch`) and the OTLP route both come through `ingest_batch`.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from cicosts.errors import PayloadTooLarge, Unprocessable
+from cicosts.kit.periods import floor_hour
+from cicosts.ledger.rollups import RollupBuffer
+from cicosts.llm.events import repository
+from cicosts.llm.events.contributions import BatchRollups
+from cicosts.llm.events.schemas import (
+    MAX_ERROR_CHARS,
+    MAX_EVENTS,
+    BatchResult,
+    EventIn,
+    OutcomeIn,
+    RejectedEvent,
+    validate_events,
+)
+from cicosts.llm.pricing.catalogue import usd_to_nanos
+from cicosts.llm.pricing.service import PriceBook, TokenUsage, price_book_for
+from cicosts.models import LLMProject
+
+DEFAULT_AGENT = "default"
+REASONS_IN_DETAIL = 3
+
+
+async def ingest_batch(
+    session: AsyncSession,
+    project: LLMProject,
+    events: list[Any],
+    outcomes: list[Any] | None,
+    *,
+    now: datetime,
+) -> BatchResult:
+    """Store the valid events (raw dicts in AgentCost's shape) and the outcomes of `project`.
+
+    Invalid events are rejected one by one with their index and reason; a batch none of whose events is valid
+    is refused whole (422). Outcomes without a trace_id are skipped.
+    """
+    if len(events) > MAX_EVENTS:
+        raise PayloadTooLarge(f"events: at most {MAX_EVENTS:,} per batch, not {len(events):,}")
+    accepted, rejected = validate_events(events, now)
+    if events and not accepted:
+        raise Unprocessable(_nothing_valid(rejected))
+    prices = await price_book_for(session, project.org_id, project.id)
+    rows, duplicates = _rows(project, accepted, events, prices, now)
+    # In event_id order, so two batches carrying the same ids wait on each other instead of deadlocking.
+    rows.sort(key=lambda row: (row["event_id"] is None, row["event_id"] or ""))
+    stored_ids = await repository.insert_events(session, rows)
+    rollups = BatchRollups(project)
+    stored = unpriced = 0
+    for row in rows:
+        if row["event_id"] is not None and row["event_id"] not in stored_ids:
+            duplicates += 1  # stored by an earlier batch
+            continue
+        stored += 1
+        unpriced += row["unpriced"]
+        rollups.add(row, floor_hour(row["timestamp"]), row["tags"])
+    buffer = RollupBuffer()
+    rollups.record(buffer)
+    await buffer.flush(session)
+    await repository.upsert_outcomes(session, _outcome_rows(project, outcomes or [], now))
+    return BatchResult(
+        events_received=len(events),
+        events_stored=stored,
+        events_duplicate=duplicates,
+        events_rejected=len(rejected),
+        events_unpriced=unpriced,
+        rejected=rejected,
+    )
+
+
+def _nothing_valid(rejected: list[RejectedEvent]) -> str:
+    reasons = "; ".join(f"event {r.index}: {r.reason}" for r in rejected[:REASONS_IN_DETAIL])
+    more = f" (and {len(rejected) - REASONS_IN_DETAIL} more)" if len(rejected) > REASONS_IN_DETAIL else ""
+    return f"None of the {len(rejected)} events is valid: {reasons}{more}"
+
+
+def _rows(
+    project: LLMProject,
+    accepted: list[tuple[int, EventIn]],
+    events: list[Any],
+    prices: PriceBook,
+    now: datetime,
+) -> tuple[list[dict[str, Any]], int]:
+    """One row per event to insert, and how many repeat an event_id earlier in the batch (the first wins)."""
+    rows: list[dict[str, Any]] = []
+    seen: set[str] = set()
+    duplicates = 0
+    for index, event in accepted:
+        if event.event_id:
+            if event.event_id in seen:
+                duplicates += 1
+                continue
+            seen.add(event.event_id)
+        rows.append(event_row(project, event, events[index].get("metadata"), prices, now))
+    return rows, duplicates
+
+
+def event_row(
+    project: LLMProject, event: EventIn, raw_metadata: Any, prices: PriceBook, now: datetime
+) -> dict[str, Any]:
+    """The `llm_events` row of one valid event, priced at its own timestamp."""
+    usage = TokenUsage(
+        input_tokens=event.input_tokens,
+        output_tokens=event.output_tokens,
+        cached_tokens=event.cached_tokens or 0,
+        cache_write_tokens=event.cache_write_tokens or 0,
+        reasoning_tokens=event.reasoning,
+    )
+    at = event.utc_timestamp
+    priced = prices.price(event.model, event.provider, usage, at)
+    metadata = event.metadata
+    return {
+        "org_id": project.org_id,
+        "project_id": project.id,
+        "event_id": event.event_id or None,  # an empty key is no key
+        "timestamp": at,
+        "agent_name": event.agent_name or DEFAULT_AGENT,
+        "model": event.model,
+        "provider": event.provider,
+        "input_tokens": usage.input_tokens,
+        "output_tokens": usage.output_tokens,
+        "cached_tokens": usage.cached_tokens,
+        "cache_write_tokens": usage.cache_write_tokens,
+        "reasoning_tokens": usage.reasoning_tokens,
+        "latency_ms": round(event.latency_ms) if event.latency_ms is not None else None,
+        "success": event.success if event.success is not None else not event.error,
+        "error": event.error[:MAX_ERROR_CHARS] if event.error else None,
+        "user_id": metadata.user_id if metadata is not None else None,
+        "session_id": metadata.session_id if metadata is not None else None,
+        "tags": event.tag_values(),
+        "trace_id": event.trace_id,
+        "span_id": event.span_id,
+        "workflow": event.workflow,
+        "tool_name": event.tool_name,
+        "input_hash": event.input_hash,
+        "metadata": raw_metadata if isinstance(raw_metadata, dict) else {},
+        "matched_model": priced.matched_model,
+        "matched_provider": priced.matched_provider,
+        "price_source": priced.price_source,
+        "unpriced": priced.unpriced,
+        "cost_nanos": priced.cost_nanos,
+        "cache_savings_nanos": priced.cache_savings_nanos,
+        # repr: the shortest decimal that reads back as the same float, i.e. what the client sent
+        "client_cost_nanos": usd_to_nanos(Decimal(repr(event.cost))) if event.cost is not None else None,
+        "created_at": now,
+    }
+
+
+def _outcome_rows(project: LLMProject, outcomes: list[Any], now: datetime) -> list[dict[str, Any]]:
+    """One row per trace, the last report in the batch winning."""
+    by_trace: dict[str, dict[str, Any]] = {}
+    for raw in outcomes:
+        outcome = _outcome(raw)
+        if outcome is None:
+            continue
+        by_trace[outcome.trace_id] = {
+            "org_id": project.org_id,
+            "project_id": project.id,
+            "trace_id": outcome.trace_id,
+            "success": outcome.success,
+            "label": outcome.label,
+            "reported_at": now,
+        }
+    return list(by_trace.values())
+
+
+def _outcome(raw: Any) -> OutcomeIn | None:
+    if not isinstance(raw, dict):
+        return None
+    try:
+        return OutcomeIn.model_validate(raw)
+    except ValueError:
+        return None

@@ -1,0 +1,1 @@
+"""OpenTelemetry GenAI spans (OTLP/HTTP) stored as LLM events."""

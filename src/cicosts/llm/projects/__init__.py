@@ -1,0 +1,1 @@
+"""LLM projects: what SDKs report into, each with its own ingest key."""
