@@ -11,6 +11,8 @@ from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 
 from cicosts import __version__
+from cicosts.billing.endpoints import router as billing_router
+from cicosts.billing.endpoints import webhook_router as stripe_webhook_router
 from cicosts.ci.costs.endpoints import router as costs_router
 from cicosts.ci.dashboard.endpoints import router as dashboard_router
 from cicosts.ci.exports.endpoints import router as exports_router
@@ -103,6 +105,8 @@ def create_app(settings: Settings | None = None, *, run_worker: bool = False) ->
     app.include_router(api_keys_router)
     app.include_router(settings_router)
     app.include_router(limits_router)
+    app.include_router(billing_router)
+    app.include_router(stripe_webhook_router)
     app.include_router(runner_mappings_router)
     app.include_router(exports_router)
     app.include_router(costs_router)

@@ -24,6 +24,7 @@ REQUIRED_SECRETS = (
     "github_client_id",
     "github_client_secret",
 )
+BILLING_SECRETS = ("stripe_secret_key", "stripe_webhook_secret")  # required when BILLING_ENABLED
 
 
 class ConfigurationError(RuntimeError):
@@ -53,6 +54,20 @@ class Settings(BaseSettings):
     oauth_redirect_allowlist: str = "http://127.0.0.1:8000/,http://localhost:8000/,http://localhost:3000/"
     refresh_token_days: int = Field(default=30, ge=1)
     billing_enabled: bool = False
+    # Stripe, for the hosted plans (only read when BILLING_ENABLED).
+    stripe_secret_key: str = ""
+    stripe_webhook_secret: str = ""
+    stripe_price_pro_monthly: str = ""
+    stripe_price_pro_annual: str = ""
+    stripe_price_team_monthly: str = ""
+    stripe_price_team_annual: str = ""
+    # Outgoing email (billing notices, later alerts); no SMTP_HOST means no email is sent.
+    smtp_host: str = ""
+    smtp_port: int = Field(default=587, ge=1, le=65535)
+    smtp_username: str = ""
+    smtp_password: str = ""
+    smtp_from: str = "CICosts <cicosts@localhost>"
+    smtp_starttls: bool = True
     rate_limit_per_minute: int | None = Field(default=None, ge=1)
     redis_url: str | None = None
     cors_origins: str = ""
@@ -68,6 +83,22 @@ class Settings(BaseSettings):
     @property
     def oauth_configured(self) -> bool:
         return bool(self.github_client_id and self.github_client_secret)
+
+    @property
+    def email_configured(self) -> bool:
+        return bool(self.smtp_host.strip())
+
+    @property
+    def stripe_prices(self) -> dict[str, dict[str, str]]:
+        """Configured Stripe price ids: tier -> interval -> price id (unset ones left out)."""
+        prices = {
+            "pro": {"monthly": self.stripe_price_pro_monthly, "annual": self.stripe_price_pro_annual},
+            "team": {"monthly": self.stripe_price_team_monthly, "annual": self.stripe_price_team_annual},
+        }
+        return {
+            tier: {interval: price.strip() for interval, price in by_interval.items() if price.strip()}
+            for tier, by_interval in prices.items()
+        }
 
     @property
     def is_production(self) -> bool:
@@ -91,6 +122,15 @@ class Settings(BaseSettings):
                 raise ConfigurationError(
                     f"{name.upper()} must be set to a real value when ENVIRONMENT=production"
                 )
+        if self.billing_enabled:
+            for name in BILLING_SECRETS:
+                if getattr(self, name).strip().lower() in PLACEHOLDERS:
+                    raise ConfigurationError(
+                        f"{name.upper()} must be set to a real value when BILLING_ENABLED=true"
+                        " and ENVIRONMENT=production"
+                    )
+        if self.smtp_username.strip() and self.smtp_password.strip().lower() in PLACEHOLDERS:
+            raise ConfigurationError("SMTP_PASSWORD must be set to a real value when SMTP_USERNAME is set")
         return self
 
 

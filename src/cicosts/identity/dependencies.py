@@ -25,6 +25,7 @@ from cicosts.identity.tokens import user_id_from_access_token
 from cicosts.kit.rate_limit import RateLimiter
 from cicosts.models import ApiKey, Membership, Organization, User
 from cicosts.plans.plans import best_tier, plan_named
+from cicosts.plans.service import tier_of
 
 bearer = HTTPBearer(auto_error=False)
 Session = Annotated[AsyncSession, Depends(get_session)]
@@ -81,7 +82,7 @@ async def _requests_per_minute(session: AsyncSession, principal: Principal, sett
         return settings.rate_limit_per_minute
     if principal.api_key is not None:
         organization = await session.get(Organization, principal.api_key.org_id)
-        tier = organization.plan if organization else "free"
+        tier = tier_of(organization) if organization else "free"
     else:
         assert principal.user is not None
         tier = best_tier(await repository.plans_of_user(session, principal.user.id))

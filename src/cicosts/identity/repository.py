@@ -5,7 +5,9 @@ from __future__ import annotations
 from sqlalchemy import and_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from cicosts.kit.periods import utc_now
 from cicosts.models import Membership, Organization, User
+from cicosts.plans.plans import effective_tier
 
 
 async def organization_by_account(
@@ -34,13 +36,14 @@ async def membership(session: AsyncSession, org_id: int, user_id: int) -> Member
 
 
 async def plans_of_user(session: AsyncSession, user_id: int) -> list[str]:
-    return list(
-        await session.scalars(
-            select(Organization.plan)
-            .join(Membership, Membership.org_id == Organization.id)
-            .where(Membership.user_id == user_id)
-        )
+    """The tier in force in each of the user's organizations (a lapsed grace period counts as free)."""
+    rows = await session.execute(
+        select(Organization.plan, Organization.plan_expires_at)
+        .join(Membership, Membership.org_id == Organization.id)
+        .where(Membership.user_id == user_id)
     )
+    now = utc_now()
+    return [effective_tier(plan, expires_at, now) for plan, expires_at in rows]
 
 
 async def organizations_of_user(session: AsyncSession, user_id: int) -> list[tuple[Organization, Membership]]:

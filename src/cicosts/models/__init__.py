@@ -1,6 +1,7 @@
 """Every ORM model, registered on one MetaData."""
 
 from cicosts.models.base import Base
+from cicosts.models.billing import StripeEvent, Subscription
 from cicosts.models.ci import RunnerMapping, RunnerPrice, Workflow, WorkflowJob, WorkflowRun
 from cicosts.models.github import Installation, Repository
 from cicosts.models.ledger import CIDaily, CIHourly, CIOrgHourly, LedgerHourly
@@ -37,6 +38,8 @@ __all__ = [
     "Repository",
     "RunnerMapping",
     "RunnerPrice",
+    "StripeEvent",
+    "Subscription",
     "User",
     "Workflow",
     "WorkflowJob",

@@ -23,6 +23,8 @@ class Organization(Base):
     account_type: Mapped[str] = mapped_column(String(20), default="Organization")
     time_zone: Mapped[str] = mapped_column(String(64), default="UTC")
     plan: Mapped[str] = mapped_column(String(20), default="free")
+    # When set, `plan` lapses to free at this instant (a past-due subscription's grace period ends).
+    plan_expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utc_now)
 
 

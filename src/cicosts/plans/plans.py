@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 
 
 @dataclass(frozen=True)
@@ -27,6 +28,13 @@ def plan_named(tier: str, billing_enabled: bool) -> Plan:
     if not billing_enabled:
         return SELF_HOSTED
     return PLANS.get(tier, PLANS["free"])
+
+
+def effective_tier(tier: str, expires_at: datetime | None, now: datetime) -> str:
+    """The tier in force: a paid tier lapses to free once its expiry (a grace period's end) has passed."""
+    if expires_at is not None and now >= expires_at:
+        return "free"
+    return tier
 
 
 def best_tier(tiers: list[str]) -> str:

@@ -2,17 +2,34 @@
 
 from __future__ import annotations
 
+from datetime import datetime
+
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from cicosts.config import Settings
+from cicosts.kit.periods import utc_now
 from cicosts.models import Membership, Organization, Repository
-from cicosts.plans.plans import TIER_ORDER, Plan, plan_named
+from cicosts.plans.plans import TIER_ORDER, Plan, effective_tier, plan_named
 from cicosts.plans.schemas import PlanLimits, TrackedRepository, UpgradeSuggestion, Usage
 
 
-def plan_of(org: Organization, settings: Settings) -> Plan:
-    return plan_named(org.plan, settings.billing_enabled)
+def tier_of(org: Organization, now: datetime | None = None) -> str:
+    """The tier in force now; checked where it is read, so a grace period ends on time with no scheduler."""
+    return effective_tier(org.plan, org.plan_expires_at, now or utc_now())
+
+
+def plan_of(org: Organization, settings: Settings, now: datetime | None = None) -> Plan:
+    return plan_named(tier_of(org, now), settings.billing_enabled)
+
+
+def grant_plan(org: Organization, tier: str, expires_at: datetime | None = None) -> None:
+    """Set the organization's plan (billing keeps it following Stripe); `expires_at` lapses it to free.
+
+    A lower plan only hides data beyond its limits; nothing is deleted, and an upgrade shows it again.
+    """
+    org.plan = tier
+    org.plan_expires_at = expires_at if tier != "free" else None
 
 
 def limits(plan: Plan) -> PlanLimits:

@@ -28,12 +28,15 @@ from cicosts.kit.metrics import (
 )
 from cicosts.kit.money import usd_to_nanos
 from cicosts.models.queue import DEAD, DONE, IGNORED
+from cicosts.notify import outbox
+from cicosts.notify.outbox import NOTIFICATIONS_QUEUE
 from cicosts.worker import queue
 from cicosts.worker.maintenance import run_task
 from cicosts.worker.queue import MAINTENANCE_QUEUE, ClaimedJob
 
 logger = logging.getLogger("cicosts.worker")
 MAINTENANCE_BATCH = 5
+NOTIFICATIONS_BATCH = 20
 
 
 class Worker:
@@ -60,8 +63,28 @@ class Worker:
         await self._finish(session, batch, outcomes)
 
     async def run_once(self) -> int:
-        """Claim and process one batch of deliveries and any due maintenance; returns how many it claimed."""
-        return await self._deliveries_once() + await self._maintenance_once()
+        """Claim and process a batch of deliveries, due maintenance and notifications; how many it claimed."""
+        claimed = await self._deliveries_once() + await self._maintenance_once()
+        return claimed + await self._notifications_once()
+
+    async def _notifications_once(self) -> int:
+        """Send due notifications, each on its own: sent outside any transaction, then marked done."""
+        async with transaction(self.sessionmaker) as session:
+            jobs = await queue.claim(session, NOTIFICATIONS_QUEUE, NOTIFICATIONS_BATCH, self.lease)
+        for job in jobs:
+            try:
+                handled = await outbox.deliver(job.kind, job.payload, self.settings)
+            except Exception as exc:
+                async with transaction(self.sessionmaker) as session:
+                    status = await queue.fail(
+                        session, job, f"{type(exc).__name__}: {exc}", self.settings.worker_max_attempts
+                    )
+                log = logger.error if status == DEAD else logger.warning
+                log("notification %s (%s) failed: %s", job.id, job.kind, exc)
+                continue
+            async with transaction(self.sessionmaker) as session:
+                await queue.finish(session, [job.id], DONE if handled else IGNORED)
+        return len(jobs)
 
     async def _maintenance_once(self) -> int:
         async with transaction(self.sessionmaker) as session:

@@ -24,6 +24,7 @@ from cicosts.identity.settings.schemas import (
     UserUpdate,
 )
 from cicosts.models import Organization, User
+from cicosts.plans.service import tier_of
 
 router = APIRouter(prefix="/api/v1/settings", tags=["settings"], route_class=TransactionalRoute)
 SettingsAdmin = Annotated[OrgAccess, require(Permission.MANAGE_SETTINGS)]
@@ -47,7 +48,7 @@ def _organization(org: Organization) -> OrganizationSettings:
         github_org_name=org.name,
         account_type=org.account_type,
         time_zone=org.time_zone,
-        plan=org.plan,
+        plan=tier_of(org),  # a lapsed grace period reads as free
     )
 
 

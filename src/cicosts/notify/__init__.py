@@ -1,0 +1,1 @@
+"""Notifications: emails composed safely and sent through the durable outbox, after the request commits."""
