@@ -119,6 +119,8 @@ ROUTES: dict[str, Any] = {
     "GET /v1/pricing/{model}": ("read", True),
     "POST /v1/pricing": ("manage_settings", True),
     "POST /v1/pricing/sync-defaults": ("manage_settings", True),
+    "GET /v1/optimizations": ("read", True),
+    "GET /v1/optimizations/summary": ("read", True),
     "GET /v1/analytics/overview": ("read", True),
     "GET /v1/analytics/agents": ("read", True),
     "GET /v1/analytics/models": ("read", True),

@@ -32,6 +32,7 @@ from cicosts.kit.request_id import RequestIdMiddleware
 from cicosts.kit.request_metrics import RequestMetricsMiddleware
 from cicosts.llm.analytics.endpoints import router as llm_analytics_router
 from cicosts.llm.events.endpoints import router as llm_events_router
+from cicosts.llm.optimizations.endpoints import router as llm_optimizations_router
 from cicosts.llm.otlp.endpoints import router as llm_otlp_router
 from cicosts.llm.prices.endpoints import router as llm_prices_router
 from cicosts.llm.projects.endpoints import router as llm_projects_router
@@ -114,6 +115,7 @@ def create_app(settings: Settings | None = None, *, run_worker: bool = False) ->
     app.include_router(recommendations_router)
     app.include_router(llm_analytics_router)
     app.include_router(llm_events_router)
+    app.include_router(llm_optimizations_router)
     app.include_router(llm_projects_router)
     app.include_router(llm_prices_router)
     app.include_router(llm_otlp_router)
