@@ -106,6 +106,9 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--warmup", type=int, default=10)
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--allow-reset", action="store_true", help="empty a database not named *bench*")
+    parser.add_argument(
+        "--no-load", action="store_true", help="measure the analytics of an earlier run's data"
+    )
     return parser.parse_args()
 
 
@@ -368,17 +371,34 @@ async def measure(options: argparse.Namespace, settings: Settings, key: str) -> 
     return results
 
 
-async def main() -> None:
-    options = parse_args()
-    result: dict[str, Any] = {"benchmark": "llm_ingest", "machine": machine()}
-    settings = bench_settings(options.database_url)
+async def project_key(settings: Settings) -> str:
+    """A fresh ingest key for the project an earlier run loaded."""
+    engine = create_engine(settings)
+    try:
+        async with transaction(create_sessionmaker(engine)) as session:
+            project = (await session.scalars(select(LLMProject))).first()
+            if project is None:
+                raise SystemExit("no data: run without --no-load first")
+            _, key = await create_api_key(
+                session,
+                org_id=project.org_id,
+                name="bench",
+                scopes=["ingest"],
+                created_by=None,
+                project_id=project.id,
+            )
+    finally:
+        await engine.dispose()
+    return key
+
+
+async def load_everything(options: argparse.Namespace, settings: Settings, result: dict[str, Any]) -> str:
     await fresh_database(options.database_url, allow_reset=options.allow_reset)
-    org_id, project_id, key = await create_project(settings)
+    _, project_id, key = await create_project(settings)
     calls = Calls(options.seed)
     result["ingest"] = await ingest(options, key, calls)
     engine = create_engine(settings)
     try:
-        result["database"] = await database_version(engine)
         result["ingested_hourly_rows_differing_from_calls"] = await hourly_mismatches(engine)
         remaining = max(options.events - result["ingest"]["events_stored"], 0)
         log(f"bulk loading {remaining:,} more calls over {HISTORY_DAYS} days")
@@ -391,6 +411,19 @@ async def main() -> None:
             autocommit = await connection.execution_options(isolation_level="AUTOCOMMIT")
             await autocommit.execute(text("VACUUM (ANALYZE)"))
         result["bulk_load"] = load
+    finally:
+        await engine.dispose()
+    return key
+
+
+async def main() -> None:
+    options = parse_args()
+    result: dict[str, Any] = {"benchmark": "llm_ingest", "machine": machine()}
+    settings = bench_settings(options.database_url)
+    key = await project_key(settings) if options.no_load else await load_everything(options, settings, result)
+    engine = create_engine(settings)
+    try:
+        result["database"] = await database_version(engine)
         totals = await rollup_totals(engine)
         result["rows"] = totals
         result["hourly_rows_differing_from_calls"] = await hourly_mismatches(engine)
@@ -406,7 +439,6 @@ async def main() -> None:
     result["all_analytics_within_target"] = all(
         item["within_target"] for item in result["analytics"].values()
     )
-    result["org_id"] = org_id
     emit(result)
 
 
