@@ -10,24 +10,10 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from cicosts.kit.periods import Period
 from cicosts.llm.dependencies import LLMScope
+from cicosts.llm.events.contributions import MEASURES
 from cicosts.models import LLMDimensionHourly, LLMHourly
 
 HOUR = timedelta(hours=1)
-MEASURES = (
-    "calls",
-    "failed_calls",
-    "unpriced_calls",
-    "input_tokens",
-    "output_tokens",
-    "cached_tokens",
-    "cache_write_tokens",
-    "reasoning_tokens",
-    "cost_nanos",
-    "failed_cost_nanos",
-    "cache_savings_nanos",
-    "latency_ms_sum",
-    "latency_calls",
-)
 
 
 class Sums(NamedTuple):
