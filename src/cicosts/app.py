@@ -11,6 +11,7 @@ from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 
 from cicosts import __version__
+from cicosts.alerts.endpoints import router as alerts_router
 from cicosts.billing.endpoints import router as billing_router
 from cicosts.billing.endpoints import webhook_router as stripe_webhook_router
 from cicosts.ci.costs.endpoints import router as costs_router
@@ -20,6 +21,11 @@ from cicosts.ci.recommendations.endpoints import router as recommendations_route
 from cicosts.ci.runner_mappings.endpoints import router as runner_mappings_router
 from cicosts.ci.webhooks.endpoints import router as webhooks_router
 from cicosts.ci.workflows.endpoints import router as workflows_router
+from cicosts.cloud.costs.endpoints import entries_router as cloud_entries_router
+from cicosts.cloud.costs.endpoints import router as cloud_costs_router
+from cicosts.cloud.imports.endpoints import router as cloud_imports_router
+from cicosts.cloud.metrics.endpoints import router as cloud_metrics_router
+from cicosts.cloud.recommendations.endpoints import router as cloud_recommendations_router
 from cicosts.config import Settings, get_settings
 from cicosts.db import create_engine, create_sessionmaker
 from cicosts.errors import install_error_handlers
@@ -106,6 +112,7 @@ def create_app(settings: Settings | None = None, *, run_worker: bool = False) ->
     app.include_router(api_keys_router)
     app.include_router(settings_router)
     app.include_router(limits_router)
+    app.include_router(alerts_router)
     app.include_router(billing_router)
     app.include_router(stripe_webhook_router)
     app.include_router(runner_mappings_router)
@@ -119,4 +126,9 @@ def create_app(settings: Settings | None = None, *, run_worker: bool = False) ->
     app.include_router(llm_projects_router)
     app.include_router(llm_prices_router)
     app.include_router(llm_otlp_router)
+    app.include_router(cloud_imports_router)
+    app.include_router(cloud_entries_router)
+    app.include_router(cloud_costs_router)
+    app.include_router(cloud_metrics_router)
+    app.include_router(cloud_recommendations_router)
     return app

@@ -16,13 +16,23 @@ import typer
 import uvicorn
 from fastapi import FastAPI
 from rich.console import Console
-from rich.progress import Progress, TextColumn
+from rich.progress import (
+    BarColumn,
+    Progress,
+    TaskProgressColumn,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
 from rich.table import Table
 
 from cicosts.ci.exports import service as exports
 from cicosts.ci.exports.schemas import ExportFormat, ExportGranularity
 from cicosts.ci.simulation import Scenario
 from cicosts.ci.webhooks.service import GITHUB_QUEUE, signature_for
+from cicosts.cloud.imports.jobs import import_local_files
+from cicosts.cloud.metrics.loading import load_metrics_file
+from cicosts.cloud.metrics.service import MetricsFileError
 from cicosts.config import ConfigurationError, Settings, get_settings
 from cicosts.db import create_engine, create_sessionmaker, transaction
 from cicosts.demo import demo_exists, demo_workflows, load_demo
@@ -41,6 +51,10 @@ from cicosts.worker.runner import Worker
 app = typer.Typer(help="CICosts: engineering spend on one ledger.", no_args_is_help=True)
 deliveries_app = typer.Typer(help="Failed and dead GitHub deliveries.", invoke_without_command=True)
 app.add_typer(deliveries_app, name="deliveries")
+import_app = typer.Typer(
+    help="Import cloud bills (FinOps FOCUS) and utilization metrics.", no_args_is_help=True
+)
+app.add_typer(import_app, name="import")
 console = Console()
 T = TypeVar("T")
 
@@ -369,6 +383,106 @@ def replay(job_id: int) -> None:
         console.print(f"[red]No delivery with id {job_id}.[/red]")
         raise typer.Exit(1)
     console.print(f"Delivery {job_id} queued again.")
+
+
+def _import_progress() -> Progress:
+    return Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        TaskProgressColumn(),
+        TextColumn("{task.fields[rows]:,} rows"),
+        TimeElapsedColumn(),
+        TimeRemainingColumn(),
+        console=console,
+    )
+
+
+@import_app.command("focus")
+def import_focus(
+    files: Annotated[
+        list[Path],
+        typer.Argument(
+            exists=True,
+            dir_okay=False,
+            readable=True,
+            help="FOCUS 1.0-1.3 files: CSV, gzipped CSV or Parquet (one billing period's parts together)",
+        ),
+    ],
+    org: Annotated[str, typer.Option(help="Organization's GitHub login")],
+) -> None:
+    """Import FOCUS billing files as an upload is imported; a re-imported billing period replaces the old."""
+
+    async def work(settings: Settings) -> Any:
+        engine = create_engine(settings)
+        try:
+            with _import_progress() as bar:
+                task = bar.add_task("Importing", total=sum(path.stat().st_size for path in files), rows=0)
+
+                def advance(rows: int, done: int) -> None:
+                    bar.update(task, completed=done, rows=rows)
+
+                return await import_local_files(create_sessionmaker(engine), org, files, advance)
+        finally:
+            await engine.dispose()
+
+    try:
+        record = _run(work)
+    except CICostsError as exc:
+        console.print(f"[red]{exc.detail}[/red]")
+        raise typer.Exit(1) from exc
+    if record.status != "done":
+        console.print(f"[red]Import failed: {record.error}[/red]")
+        raise typer.Exit(1)
+    for rejection in record.rejections[:20]:
+        console.print(f"[yellow]{rejection['file']} row {rejection['row']}: {rejection['reason']}[/yellow]")
+    if record.rows_rejected > 20:
+        console.print(f"[yellow]... and {record.rows_rejected - 20} more rejected rows[/yellow]")
+    for period in record.periods[:10]:
+        replaced = f", replacing {period['replaced_rows']:,}" if period["replaced_rows"] else ""
+        console.print(
+            f"Billing account {period['billing_account_id']},"
+            f" period from {period['billing_period_start'][:10]}:"
+            f" {period['rows']:,} rows{replaced}"
+        )
+    if len(record.periods) > 10:
+        console.print(f"... and {len(record.periods) - 10} more billing periods")
+    console.print(
+        f"Import {record.id}: read {record.rows_read:,} rows, stored {record.rows_stored:,},"
+        f" rejected {record.rows_rejected:,}."
+    )
+
+
+@import_app.command("metrics")
+def import_metrics(
+    file: Annotated[Path, typer.Argument(exists=True, dir_okay=False, readable=True, help="Metrics CSV")],
+    org: Annotated[str, typer.Option(help="Organization's GitHub login")],
+) -> None:
+    """Import CloudWatch-style utilization samples (CSV: resource_id or InstanceId, instance_type, region,
+    metric (cpu, memory, CPUUtilization, mem_used_percent), timestamp, average, maximum)."""
+
+    async def work(settings: Settings) -> Any:
+        engine = create_engine(settings)
+        try:
+            with _import_progress() as bar:
+                task = bar.add_task("Importing samples", total=file.stat().st_size, rows=0)
+
+                def advance(rows: int, done: int) -> None:
+                    bar.update(task, completed=done, rows=rows)
+
+                return await load_metrics_file(create_sessionmaker(engine), org, file, advance)
+        finally:
+            await engine.dispose()
+
+    try:
+        loaded = _run(work)
+    except (CICostsError, MetricsFileError) as exc:
+        console.print(f"[red]{getattr(exc, 'detail', exc)}[/red]")
+        raise typer.Exit(1) from exc
+    for row, reason in loaded.rejected[:20]:
+        console.print(f"[yellow]row {row}: {reason}[/yellow]")
+    if len(loaded.rejected) > 20:
+        console.print(f"[yellow]... and {len(loaded.rejected) - 20} more rejected rows[/yellow]")
+    console.print(f"Stored {loaded.stored:,} samples, rejected {len(loaded.rejected):,} rows.")
 
 
 def main() -> None:

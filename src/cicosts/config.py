@@ -68,9 +68,14 @@ class Settings(BaseSettings):
     smtp_password: str = ""
     smtp_from: str = "CICosts <cicosts@localhost>"
     smtp_starttls: bool = True
+    # Alert webhooks (Slack, signed webhooks) to private, loopback or link-local addresses are refused unless
+    # this is true (a self-hosted install posting to an internal service; the tests).
+    allow_private_webhooks: bool = False
     rate_limit_per_minute: int | None = Field(default=None, ge=1)
     redis_url: str | None = None
     cors_origins: str = ""
+    # Where uploaded files wait for the worker (FOCUS billing files), deleted once imported.
+    data_dir: str = "./data"
 
     @property
     def redirect_allowlist(self) -> list[str]:

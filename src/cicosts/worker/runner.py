@@ -10,14 +10,19 @@ import asyncio
 import contextlib
 import json
 import logging
-from datetime import timedelta
+from collections.abc import Callable
+from datetime import datetime, timedelta
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from cicosts.alerts import scheduler as alerts
+from cicosts.alerts.hooks import costs_landed
+from cicosts.alerts.service import mark_notified
 from cicosts.ci.deliveries.context import DeliveryContext
 from cicosts.ci.deliveries.repository import load_price_book
 from cicosts.ci.deliveries.service import UnprocessableDelivery, process_delivery
 from cicosts.ci.webhooks.service import GITHUB_QUEUE
+from cicosts.cloud.imports.jobs import run_cloud_imports
 from cicosts.config import Settings
 from cicosts.db import transaction
 from cicosts.kit.metrics import (
@@ -27,6 +32,7 @@ from cicosts.kit.metrics import (
     QUEUE_OLDEST_AGE,
 )
 from cicosts.kit.money import usd_to_nanos
+from cicosts.kit.periods import utc_now
 from cicosts.models.queue import DEAD, DONE, IGNORED
 from cicosts.notify import outbox
 from cicosts.notify.outbox import NOTIFICATIONS_QUEUE
@@ -40,9 +46,16 @@ NOTIFICATIONS_BATCH = 20
 
 
 class Worker:
-    def __init__(self, sessionmaker: async_sessionmaker[AsyncSession], settings: Settings) -> None:
+    def __init__(
+        self,
+        sessionmaker: async_sessionmaker[AsyncSession],
+        settings: Settings,
+        clock: Callable[[], datetime] = utc_now,
+    ) -> None:
         self.sessionmaker = sessionmaker
         self.settings = settings
+        self.clock = clock  # the time alerts are evaluated and scheduled at (tests pass their own)
+        self.alerts = alerts.Scheduler(sessionmaker)
         self.lease = timedelta(seconds=settings.worker_lease_seconds)
         self._stopping = asyncio.Event()
 
@@ -60,11 +73,15 @@ class Worker:
         await ctx.prefetch((job.kind.partition(".")[0], payload) for job, payload in payloads)
         outcomes = {job.id: await process_delivery(ctx, job.kind, payload) for job, payload in payloads}
         await ctx.finish()
+        await costs_landed(session, ctx.organization_ids)
         await self._finish(session, batch, outcomes)
 
     async def run_once(self) -> int:
         """Claim and process a batch of deliveries, due maintenance and notifications; how many it claimed."""
         claimed = await self._deliveries_once() + await self._maintenance_once()
+        await self.alerts.tick_if_due(self.clock())
+        claimed += await alerts.run_jobs(self.sessionmaker, self.settings, self.lease, self.clock)
+        claimed += await run_cloud_imports(self.sessionmaker, self.settings)
         return claimed + await self._notifications_once()
 
     async def _notifications_once(self) -> int:
@@ -72,18 +89,7 @@ class Worker:
         async with transaction(self.sessionmaker) as session:
             jobs = await queue.claim(session, NOTIFICATIONS_QUEUE, NOTIFICATIONS_BATCH, self.lease)
         for job in jobs:
-            try:
-                handled = await outbox.deliver(job.kind, job.payload, self.settings)
-            except Exception as exc:
-                async with transaction(self.sessionmaker) as session:
-                    status = await queue.fail(
-                        session, job, f"{type(exc).__name__}: {exc}", self.settings.worker_max_attempts
-                    )
-                log = logger.error if status == DEAD else logger.warning
-                log("notification %s (%s) failed: %s", job.id, job.kind, exc)
-                continue
-            async with transaction(self.sessionmaker) as session:
-                await queue.finish(session, [job.id], DONE if handled else IGNORED)
+            await outbox.send_job(self.sessionmaker, job, self.settings, on_delivered=mark_notified)
         return len(jobs)
 
     async def _maintenance_once(self) -> int:

@@ -36,6 +36,11 @@ class DeliveryContext:
     _jobs: dict[tuple[int, int], WorkflowJob | None] = field(default_factory=dict)
     _rules: dict[int, RunnerRules] = field(default_factory=dict)
 
+    @property
+    def organization_ids(self) -> set[int]:
+        """The organizations this batch touched (their costs may have changed)."""
+        return {org.id for org in self._organizations.values()}
+
     def record(self, rollup: Rollup, old: Contribution | None, new: Contribution | None) -> None:
         self.rollups.add(rollup, old, new)
 

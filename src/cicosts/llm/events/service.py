@@ -12,6 +12,7 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from cicosts.alerts.hooks import costs_landed
 from cicosts.errors import PayloadTooLarge, Unprocessable
 from cicosts.kit.periods import floor_hour
 from cicosts.ledger.rollups import RollupBuffer
@@ -69,6 +70,8 @@ async def ingest_batch(
     buffer = RollupBuffer()
     rollups.record(buffer)
     await buffer.flush(session)
+    if stored:
+        await costs_landed(session, [project.org_id])  # evaluate the organization's alerts soon
     await repository.upsert_outcomes(session, _outcome_rows(project, outcomes or [], now))
     return BatchResult(
         events_received=len(events),

@@ -1,0 +1,1 @@
+"""Cloud costs: FOCUS billing imports, utilization metrics, cost breakdowns and rightsizing advice."""

@@ -1,0 +1,1 @@
+"""Utilization samples of cloud instances (CPU, memory), stored once per resource, metric and time."""
