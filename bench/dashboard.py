@@ -836,10 +836,11 @@ async def measure(
     return results
 
 
-async def main() -> None:
-    options = parse_args()
-    result: dict[str, Any] = {"benchmark": "dashboard", "machine": machine()}
-    settings = bench_settings(options.database_url)
+async def loaded_organization(
+    options: argparse.Namespace, settings: Settings, result: dict[str, Any]
+) -> tuple[int, int]:
+    """Loads the organization unless `--no-load`, checks the rollups against the rows, and names a member:
+    (organization id, user id). What it did goes into `result`."""
     if not options.no_load:
         await fresh_database(options.database_url, allow_reset=options.allow_reset)
     engine = create_engine(settings)
@@ -855,9 +856,16 @@ async def main() -> None:
         result["rows"] = totals
         if not options.no_load:
             result["rows_match_rollups"] = consistent(totals, loaded.totals)
-        org_id, user_id = await member_of_loaded_org(engine)
+        return await member_of_loaded_org(engine)
     finally:
         await engine.dispose()
+
+
+async def main() -> None:
+    options = parse_args()
+    result: dict[str, Any] = {"benchmark": "dashboard", "machine": machine()}
+    settings = bench_settings(options.database_url)
+    org_id, user_id = await loaded_organization(options, settings, result)
     result["window_days"] = options.window
     result["target_p95_ms"] = TARGET_P95_MS
     result["endpoints"] = await measure(options, settings, org_id, user_id)

@@ -34,18 +34,14 @@ from cicosts.kit.gc import tune_gc_for_serving
 from cicosts.kit.periods import utc_now
 from common import (
     bench_settings,
-    database_version,
     default_database_url,
     emit,
-    fresh_database,
-    latency_summary_ms,
     log,
     machine,
 )
-from dashboard import consistent, database_totals, load, member_of_loaded_org
+from dashboard import TARGET_P95_MS, loaded_organization, time_endpoint
 from webhooks import HOST, free_port, start_api, stop_api, wait_until_ready
 
-TARGET_P95_MS = 15.0
 TARGET_EXPORT_ROWS_PER_SECOND = 150_000
 TARGET_EXPORT_RSS_GROWTH_MB = 100.0
 
@@ -61,6 +57,7 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--warmup", type=int, default=20, help="unmeasured requests per route first")
     parser.add_argument("--seed", type=int, default=42)
     parser.add_argument("--no-load", action="store_true", help="measure the data an earlier run loaded")
+    parser.add_argument("--max-seconds", type=float, default=600.0, help="time limit of the route measuring")
     parser.add_argument("--skip-export", action="store_true")
     parser.add_argument("--allow-reset", action="store_true", help="empty a database not named *bench*")
     args = parser.parse_args()
@@ -94,24 +91,8 @@ async def read_key(settings: Settings, org_id: int) -> str:
     return key
 
 
-async def time_route(
-    client: httpx.AsyncClient, path: str, params: dict[str, Any], options: Any
-) -> dict[str, Any]:
-    latencies = []
-    for index in range(options.warmup + options.requests):
-        started = time.perf_counter()
-        response = await client.get(path.split("?")[0], params=params)
-        elapsed = time.perf_counter() - started
-        if response.status_code != 200:
-            raise RuntimeError(f"GET {path} answered {response.status_code}: {response.text[:300]}")
-        if index >= options.warmup:
-            latencies.append(elapsed)
-    summary: dict[str, Any] = {"requests": len(latencies), "latency_ms": latency_summary_ms(latencies)}
-    summary["within_target"] = summary["latency_ms"]["p95"] <= TARGET_P95_MS
-    return summary
-
-
 async def measure_routes(options: argparse.Namespace, settings: Settings, key: str) -> dict[str, Any]:
+    deadline = time.monotonic() + options.max_seconds
     app = create_app(settings)
     tune_gc_for_serving()  # as `cicosts api` does once its app is built
     results: dict[str, Any] = {}
@@ -123,7 +104,7 @@ async def measure_routes(options: argparse.Namespace, settings: Settings, key: s
         ) as client:
             for path, params in routes(options.window):
                 log(f"measuring GET {path}")
-                results[path] = await time_route(client, path, params, options)
+                results[path] = await time_endpoint(client, path.split("?")[0], params, options, deadline)
     finally:
         await app.state.engine.dispose()
     return results
@@ -217,23 +198,7 @@ async def main() -> None:
     options = parse_args()
     result: dict[str, Any] = {"benchmark": "public_api", "machine": machine()}
     settings = bench_settings(options.database_url)
-    if not options.no_load:
-        await fresh_database(options.database_url, allow_reset=options.allow_reset)
-    engine = create_engine(settings)
-    try:
-        result["database"] = await database_version(engine)
-        if not options.no_load:
-            log(f"loading {options.jobs:,} jobs in {options.runs:,} runs over {options.days} days")
-            loaded = await load(options, engine)
-            result["load_seconds"] = loaded.seconds
-        async with transaction(create_sessionmaker(engine)) as session:
-            totals = await database_totals(session)
-        result["rows"] = totals
-        if not options.no_load:
-            result["rows_match_rollups"] = consistent(totals, loaded.totals)
-        org_id, _ = await member_of_loaded_org(engine)
-    finally:
-        await engine.dispose()
+    org_id, _ = await loaded_organization(options, settings, result)
     key = await read_key(settings, org_id)
     result["window_days"] = options.window
     result["target_p95_ms"] = TARGET_P95_MS
