@@ -1,4 +1,5 @@
-"""The `cicosts` command: serve, api, worker, migrate, demo, token, export, simulate-webhooks, deliveries."""
+"""The `cicosts` command: serve, api, worker, migrate, demo, token, export, reprice, simulate-webhooks,
+deliveries, import."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ import json
 import sys
 import time
 from collections.abc import Callable, Coroutine
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Annotated, Any, BinaryIO, TypeVar
 
@@ -16,6 +17,7 @@ import typer
 import uvicorn
 from fastapi import FastAPI
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import (
     BarColumn,
     Progress,
@@ -25,6 +27,7 @@ from rich.progress import (
     TimeRemainingColumn,
 )
 from rich.table import Table
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from cicosts.ci.exports import service as exports
 from cicosts.ci.exports.schemas import ExportFormat, ExportGranularity
@@ -36,14 +39,19 @@ from cicosts.cloud.metrics.service import MetricsFileError
 from cicosts.config import ConfigurationError, Settings, get_settings
 from cicosts.db import create_engine, create_sessionmaker, transaction
 from cicosts.demo import demo_exists, demo_workflows, load_demo
-from cicosts.errors import CICostsError, NotFound
+from cicosts.errors import BadRequest, CICostsError, NotFound
 from cicosts.identity.repository import organization_by_login
 from cicosts.identity.service import ensure_user_with_organization
 from cicosts.identity.tokens import create_access_token
 from cicosts.kit.gc import tune_gc_for_serving
+from cicosts.kit.money import format_usd
 from cicosts.kit.periods import utc_now
 from cicosts.kit.request_id import configure_logging
+from cicosts.llm.prices.repository import project_of_org
+from cicosts.llm.prices.repricing import ProjectRepricing, reprice_project
+from cicosts.llm.projects.repository import project_named
 from cicosts.migrations import upgrade_database
+from cicosts.models import LLMProject
 from cicosts.models.queue import DEAD, FAILED
 from cicosts.worker import queue
 from cicosts.worker.runner import Worker
@@ -298,6 +306,57 @@ def export(
             with Path(output).open("wb") as sink:
                 _run(lambda settings: _write_export(settings, plan, sink, advance))
     errors.print(f"Exported {exported} rows to {'standard output' if output == '-' else output}.")
+
+
+async def _project_of(session: AsyncSession, org: str, project: str) -> LLMProject:
+    organization = await organization_by_login(session, org)
+    if organization is None:
+        raise NotFound(f"org: no organization {org!r}")
+    found = await project_named(session, organization.id, project)
+    if found is None and project.isdecimal():
+        found = await project_of_org(session, organization.id, int(project))
+    if found is None:
+        raise NotFound(f"project: organization {org} has no project {project!r}")
+    return found
+
+
+async def _reprice(
+    settings: Settings, org: str, project: str, days: tuple[date, date]
+) -> tuple[str, ProjectRepricing]:
+    if days[1] < days[0]:
+        raise BadRequest(f"end: {days[1]} is before start {days[0]}")
+    start = datetime.combine(days[0], datetime.min.time(), tzinfo=UTC)
+    end = datetime.combine(days[1] + timedelta(days=1), datetime.min.time(), tzinfo=UTC)
+    engine = create_engine(settings)
+    try:
+        async with transaction(create_sessionmaker(engine)) as session:
+            found = await _project_of(session, org, project)
+            return found.name, await reprice_project(session, found, start, end)
+    finally:
+        await engine.dispose()
+
+
+@app.command()
+def reprice(
+    org: Annotated[str, typer.Option(help="Organization's GitHub login")],
+    project: Annotated[str, typer.Option(help="LLM project's name or id")],
+    start: Annotated[datetime, typer.Option(formats=DAY, help="First day (UTC)")],
+    end: Annotated[datetime, typer.Option(formats=DAY, help="Last day (UTC), included")],
+) -> None:
+    """Price a project's LLM calls of these days again with the prices known now (a custom price set since,
+    or a newer catalogue), each at its own time; the totals follow. One transaction: all or nothing."""
+    days = (start.date(), end.date())
+    try:
+        name, result = _run(lambda settings: _reprice(settings, org, project, days))
+    except CICostsError as exc:
+        console.print(f"[red]{escape(exc.detail)}[/red]")
+        raise typer.Exit(1) from exc
+    console.print(
+        f"Repriced {result.repriced:,} of {result.examined:,} calls of project {escape(name)}"
+        f" from {days[0]} to {days[1]}: cost {format_usd(result.cost_before_nanos)}"
+        f" -> {format_usd(result.cost_after_nanos)}; {result.still_unpriced:,} still unpriced.",
+        highlight=False,
+    )
 
 
 @app.command("simulate-webhooks")

@@ -6,6 +6,8 @@ from decimal import ROUND_HALF_EVEN, Decimal
 
 NANOS_PER_USD = 10**9
 JSON_USD_PLACES = Decimal("0.000001")
+MICROS_PER_USD = 10**6
+NANOS_PER_MICRO_USD = NANOS_PER_USD // MICROS_PER_USD
 
 
 def usd_to_nanos(usd: Decimal | str | int) -> int:
@@ -30,3 +32,13 @@ def change_percent(current: int, previous: int) -> float | None:
     if previous == 0:
         return 0.0 if current == 0 else None
     return round((current - previous) * 100 / previous, 1)
+
+
+def format_usd(nanos: int) -> str:
+    """Dollars to the micro-dollar as the API's JSON has them ("$1,234.567890"), half to even, in integers."""
+    micros, remainder = divmod(abs(nanos), NANOS_PER_MICRO_USD)
+    if 2 * remainder > NANOS_PER_MICRO_USD or (2 * remainder == NANOS_PER_MICRO_USD and micros % 2):
+        micros += 1
+    whole, fraction = divmod(micros, MICROS_PER_USD)
+    sign = "-" if nanos < 0 and micros else ""
+    return f"{sign}${whole:,}.{fraction:06d}"

@@ -1,7 +1,10 @@
-"""Give unpriced calls the price that is known now (a newer catalogue, or a custom price set since).
+"""Price stored calls again with the price book as it is now: the unpriced ones after a catalogue upgrade or a
+new custom price (`reprice_unpriced`), or a project's calls over a date range (`reprice_project`), for
+instance after a custom price was set to start in the past.
 
-Each call is priced at its own timestamp, as ingestion would have priced it, and the rollups move with it:
-what the call added while unpriced is taken away and what it adds now is added, in the same transaction.
+Each call is priced at its own timestamp, as ingestion would price it now, and only calls whose priced fields
+change are written. The rollups move with them: what a call added before is taken away and what it adds now
+is added, in the same transaction.
 """
 
 from __future__ import annotations
@@ -11,9 +14,11 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import delete, func, select
+from sqlalchemy import ColumnElement, delete, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from cicosts.alerts.hooks import costs_landed
+from cicosts.errors import BadRequest
 from cicosts.kit.periods import as_utc, floor_hour
 from cicosts.ledger.rollups import Contribution, Rollup, RollupBuffer
 from cicosts.llm.events.contributions import BatchRollups
@@ -22,6 +27,14 @@ from cicosts.llm.pricing.service import PriceBook, Priced, TokenUsage, price_boo
 from cicosts.models import LedgerHourly, LLMDimensionHourly, LLMEvent, LLMHourly, LLMProject
 
 PAGE = 1_000  # events loaded (and locked) at a time
+PRICED_COLUMNS = (
+    "cost_nanos",
+    "cache_savings_nanos",
+    "matched_model",
+    "matched_provider",
+    "price_source",
+    "unpriced",
+)
 ROLLUP_COLUMNS = (
     "success",
     "latency_ms",
@@ -50,8 +63,28 @@ class Repricing:
     repriced: int
 
 
+@dataclass(frozen=True)
+class ProjectRepricing:
+    """What `reprice_project` found and did; costs are of every call examined, in nanodollars."""
+
+    examined: int
+    repriced: int  # calls whose cost, matched model or provider, or price source changed
+    cost_before_nanos: int
+    cost_after_nanos: int
+    still_unpriced: int
+
+
+@dataclass
+class _Tally:
+    examined: int = 0
+    repriced: int = 0
+    cost_before_nanos: int = 0
+    cost_after_nanos: int = 0
+    unpriced_after: int = 0
+
+
 class _ReversibleBuffer(RollupBuffer):
-    """A rollup buffer that can also take contributions away (what a call added while it was unpriced)."""
+    """A rollup buffer that can also take contributions away (what a call added before it was repriced)."""
 
     removing = False
 
@@ -74,7 +107,7 @@ async def reprice_unpriced(session: AsyncSession, org_id: int, now: datetime) ->
         .distinct()
     )
     books: dict[int, PriceBook] = {}
-    repriced = 0
+    tally = _Tally()
     for project_id, model, provider in groups.all():
         if project_id not in books:
             books[project_id] = await price_book_for(session, org_id, project_id)
@@ -82,10 +115,38 @@ async def reprice_unpriced(session: AsyncSession, org_id: int, now: datetime) ->
             continue
         project = await session.get(LLMProject, project_id)
         assert project is not None  # the events' foreign key
-        repriced += await _reprice_group(session, project, books[project_id], model, provider)
-    if repriced:
-        await _drop_emptied_rollups(session, org_id)
-    return Repricing(int(before or 0), repriced)
+        same_provider = LLMEvent.provider.is_(None) if provider is None else LLMEvent.provider == provider
+        await _reprice_where(
+            session, project, books[project_id], tally, unpriced, LLMEvent.model == model, same_provider
+        )
+    if tally.repriced:
+        await _costs_changed(session, org_id)
+    return Repricing(int(before or 0), tally.repriced)
+
+
+async def reprice_project(
+    session: AsyncSession, project: LLMProject, start: datetime, end: datetime
+) -> ProjectRepricing:
+    """Price every call of `project` with `start <= timestamp < end` again with its current price book.
+
+    A call nobody can price now is stored unpriced at cost 0, as ingestion would store it.
+    """
+    if start >= end:
+        raise BadRequest(f"end: {end.isoformat()} is not after start {start.isoformat()}")
+    book = await price_book_for(session, project.org_id, project.id)
+    tally = _Tally()
+    await _reprice_where(
+        session, project, book, tally, LLMEvent.timestamp >= as_utc(start), LLMEvent.timestamp < as_utc(end)
+    )
+    if tally.repriced:
+        await _costs_changed(session, project.org_id)
+    return ProjectRepricing(
+        examined=tally.examined,
+        repriced=tally.repriced,
+        cost_before_nanos=tally.cost_before_nanos,
+        cost_after_nanos=tally.cost_after_nanos,
+        still_unpriced=tally.unpriced_after,
+    )
 
 
 def _hopeless(book: PriceBook, model: str, provider: str | None, now: datetime) -> bool:
@@ -98,41 +159,40 @@ def _hopeless(book: PriceBook, model: str, provider: str | None, now: datetime) 
     return book.price(model, provider, TokenUsage(0, 0), now).unpriced
 
 
-async def _reprice_group(
-    session: AsyncSession, project: LLMProject, book: PriceBook, model: str, provider: str | None
-) -> int:
-    """Reprice one project's unpriced calls of one model, a page at a time; how many got a price."""
-    repriced = 0
+async def _reprice_where(
+    session: AsyncSession,
+    project: LLMProject,
+    book: PriceBook,
+    tally: _Tally,
+    *conditions: ColumnElement[bool],
+) -> None:
+    """Reprice the project's calls that meet `conditions`, a page at a time."""
     last_id = 0
     while True:
-        # Locked, so two syncs at once cannot both reprice a call (and both move its rollups).
+        # Locked, so two repricings at once cannot both reprice a call (and both move its rollups).
         page = list(
             await session.scalars(
                 select(LLMEvent)
-                .where(
-                    LLMEvent.project_id == project.id,
-                    LLMEvent.unpriced.is_(True),
-                    LLMEvent.model == model,
-                    LLMEvent.provider.is_(None) if provider is None else LLMEvent.provider == provider,
-                    LLMEvent.id > last_id,
-                )
+                .where(LLMEvent.project_id == project.id, LLMEvent.id > last_id, *conditions)
                 .order_by(LLMEvent.id)
                 .limit(PAGE)
                 .with_for_update()
             )
         )
         if not page:
-            return repriced
+            return
         last_id = page[-1].id
-        repriced += await _reprice_page(session, project, book, page)
+        await _reprice_page(session, project, book, page, tally)
 
 
 async def _reprice_page(
-    session: AsyncSession, project: LLMProject, book: PriceBook, events: list[LLMEvent]
-) -> int:
+    session: AsyncSession, project: LLMProject, book: PriceBook, events: list[LLMEvent], tally: _Tally
+) -> None:
     was, now_is = BatchRollups(project), BatchRollups(project)
     repriced = 0
     for event in events:
+        tally.examined += 1
+        tally.cost_before_nanos += event.cost_nanos
         usage = TokenUsage(
             event.input_tokens,
             event.output_tokens,
@@ -140,14 +200,15 @@ async def _reprice_page(
             event.cache_write_tokens,
             event.reasoning_tokens,
         )
-        priced = book.price(event.model, event.provider, usage, as_utc(event.timestamp))
-        if priced.unpriced:
-            continue
-        hour = floor_hour(event.timestamp)
-        was.add(_rollup_row(event), hour, event.tags or [])
-        _apply(event, priced_fields(priced))
-        now_is.add(_rollup_row(event), hour, event.tags or [])
-        repriced += 1
+        fields = priced_fields(book.price(event.model, event.provider, usage, as_utc(event.timestamp)))
+        if any(getattr(event, name) != value for name, value in fields.items()):
+            hour = floor_hour(event.timestamp)
+            was.add(_rollup_row(event), hour, event.tags or [])
+            _apply(event, fields)
+            now_is.add(_rollup_row(event), hour, event.tags or [])
+            repriced += 1
+        tally.cost_after_nanos += event.cost_nanos
+        tally.unpriced_after += int(event.unpriced)
     if repriced:
         buffer = _ReversibleBuffer()
         buffer.removing = True
@@ -156,23 +217,22 @@ async def _reprice_page(
         now_is.record(buffer)
         await session.flush()
         await buffer.flush(session)
-    return repriced
+    tally.repriced += repriced
 
 
 def priced_fields(priced: Priced) -> dict[str, Any]:
-    return {
-        "cost_nanos": priced.cost_nanos,
-        "cache_savings_nanos": priced.cache_savings_nanos,
-        "matched_model": priced.matched_model,
-        "matched_provider": priced.matched_provider,
-        "price_source": priced.price_source,
-        "unpriced": False,
-    }
+    """The columns of `llm_events` that say what a call was priced at (as ingestion stores them)."""
+    return {name: getattr(priced, name) for name in PRICED_COLUMNS}
 
 
 def _apply(event: LLMEvent, fields: Mapping[str, Any]) -> None:
     for name, value in fields.items():
         setattr(event, name, value)
+
+
+async def _costs_changed(session: AsyncSession, org_id: int) -> None:
+    await _drop_emptied_rollups(session, org_id)
+    await costs_landed(session, [org_id])  # thresholds and budgets may be crossed (or no longer) now
 
 
 async def _drop_emptied_rollups(session: AsyncSession, org_id: int) -> None:
