@@ -271,9 +271,7 @@ async def bulk_load(
             began = time.perf_counter()
             accepted, rejected = validate_events(batch, now)
             assert not rejected, rejected[:3]
-            rows = [
-                event_row(project, event, batch[index]["metadata"], prices, now) for index, event in accepted
-            ]
+            rows = [event_row(project, event, prices, now) for _, event in accepted]
             rollups = BatchRollups(project)
             for row in rows:
                 rollups.add(row, floor_hour(row["timestamp"]), row["tags"])

@@ -194,6 +194,55 @@ async def test_a_batch_is_stored_priced_and_counted(
     assert private.latency_ms is None
 
 
+async def test_a_valid_event_is_stored_alike_with_or_without_an_invalid_neighbour(
+    client: TestClient, settings: Settings, sessionmaker: async_sessionmaker[AsyncSession]
+) -> None:
+    """A batch whose events are all valid is read in one pass; one with a bad event, event by event."""
+    who = await ingester(sessionmaker, settings)
+    call = event(
+        cached_tokens=300,
+        cache_write_tokens=100,
+        reasoning_tokens=50,
+        success=None,
+        error="rate limited",
+        metadata={"user_id": 7, "session_id": "s-2", "tags": "eu", "_ac_caps": {"tools": 2}, "n": 1.5},
+        workflow="refund",
+        tool_name="sql",
+        trace_id="t-2",
+    )
+    alone = await post(client, who.key, {"events": [call | {"event_id": "a"}]})
+    neighboured = await post(client, who.key, {"events": [event(model=""), call | {"event_id": "b"}]})
+    assert (alone.json()["events_stored"], neighboured.json()["events_stored"]) == (1, 1)
+    assert neighboured.json()["rejected"][0]["index"] == 0
+    first, second = await stored_events(sessionmaker, who.project_id)
+    differing = {"id", "event_id", "created_at"}
+    columns = [column.key for column in LLMEvent.__table__.columns if column.key not in differing]
+    assert [getattr(first, name) for name in columns] == [getattr(second, name) for name in columns]
+    assert (first.user_id, first.tags, first.success, first.attributes) == (
+        "7",
+        ["eu"],
+        False,
+        {"user_id": 7, "session_id": "s-2", "tags": "eu", "_ac_caps": {"tools": 2}, "n": 1.5},
+    )
+
+
+async def test_metadata_numbers_json_cannot_hold_are_stored_as_null(
+    client: TestClient, settings: Settings, sessionmaker: async_sessionmaker[AsyncSession]
+) -> None:
+    """Python's JSON reader lets NaN and Infinity through; JSON columns cannot store them."""
+    who = await ingester(sessionmaker, settings)
+    body = '{"events": [{"model": "gpt-4o", "input_tokens": 1, "output_tokens": 1, "timestamp": "%s",'
+    body += ' "metadata": {"score": NaN, "ceiling": Infinity, "kept": 2}}]}'
+    response = await client.http.post(
+        "/v1/events/batch",
+        content=(body % iso(START)).encode(),
+        headers={"Authorization": f"Bearer {who.key}", "Content-Type": "application/json"},
+    )
+    assert (response.status_code, response.json()["events_stored"]) == (200, 1), response.text
+    (stored,) = await stored_events(sessionmaker, who.project_id)
+    assert stored.attributes == {"score": None, "ceiling": None, "kept": 2}
+
+
 async def test_each_call_is_priced_at_its_own_time_and_custom_prices_win(
     client: TestClient, settings: Settings, sessionmaker: async_sessionmaker[AsyncSession]
 ) -> None:

@@ -25,18 +25,21 @@ from sqlalchemy.ext.asyncio import (
 
 from cicosts.config import Settings
 from cicosts.errors import CICostsError
+from cicosts.kit.json_text import json_text
 
 
 def create_engine(settings: Settings) -> AsyncEngine:
     url = settings.database_url
     if url.startswith("sqlite"):
-        engine = create_async_engine(url, connect_args={"timeout": 30})
+        engine = create_async_engine(url, connect_args={"timeout": 30}, json_serializer=json_text)
         event.listen(engine.sync_engine, "connect", _configure_sqlite)
         return engine
     # No pool_pre_ping: on asyncpg it costs three round trips (BEGIN, ping, ROLLBACK) per checkout. A
     # connection the server has dropped fails on first use and SQLAlchemy then discards the whole pool;
     # pool_recycle replaces connections before idle timeouts of servers and proxies close them.
-    engine = create_async_engine(url, pool_size=10, max_overflow=10, pool_recycle=1800)
+    engine = create_async_engine(
+        url, pool_size=10, max_overflow=10, pool_recycle=1800, json_serializer=json_text
+    )
 
     def prefer_lz4(dbapi_connection: Any, _record: Any) -> None:
         # Values over 2 KB (webhook payloads) are compressed when stored. PostgreSQL's default, pglz, cost

@@ -25,9 +25,11 @@ from cicosts.llm.events.schemas import (
     BatchDoc,
     BatchIn,
     BatchResult,
+    ValidBatch,
     inlined_schema,
     validation_reason,
 )
+from cicosts.models import LLMProject
 
 router = APIRouter(prefix="/v1/events", tags=["llm events"], route_class=TransactionalRoute)
 ERRORS: dict[int | str, dict[str, str]] = {
@@ -45,10 +47,20 @@ async def ingest_events(request: Request, session: Session, project: IngestingPr
 
     Invalid events are listed in `rejected` (index and reason) while the valid ones are stored.
     """
-    batch = _parse(await _read_body(request))
-    if batch.project_id is not None and str(batch.project_id) != str(project.id):
-        raise Forbidden(f"This API key ingests for project {project.id}, not {batch.project_id}")
-    return await service.ingest_batch(session, project, batch.events, batch.outcomes, now=utc_now())
+    body = await _read_body(request)
+    try:
+        valid = ValidBatch.model_validate_json(body)
+    except ValidationError:
+        batch = _parse(body)  # which events are wrong, and why
+        _check_project(batch.project_id, project)
+        return await service.ingest_batch(session, project, batch.events, batch.outcomes, now=utc_now())
+    _check_project(valid.project_id, project)
+    return await service.ingest_validated(session, project, valid.events, valid.outcomes, now=utc_now())
+
+
+def _check_project(project_id: int | str | None, project: LLMProject) -> None:
+    if project_id is not None and str(project_id) != str(project.id):
+        raise Forbidden(f"This API key ingests for project {project.id}, not {project_id}")
 
 
 async def _read_body(request: Request) -> bytes:

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 from typing import Any
 
 from sqlalchemy import JSON, Table, TextClause, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from cicosts.kit.json_text import json_text
 from cicosts.kit.upsert import dialect_name, insert_for
 from cicosts.ledger.rollups import Rollup
 from cicosts.models import LLMDimensionHourly, LLMEvent, LLMHourly, LLMOutcome
@@ -55,7 +55,7 @@ async def _insert_unnested(session: AsyncSession, rows: Sequence[dict[str, Any]]
     arrays: dict[str, list[Any]] = {name: [row[name] for row in rows] for name in columns}
     for name in columns:
         if isinstance(EVENTS.c[name].type, JSON):  # bound as text, so serialized here
-            arrays[name] = [json.dumps(value) for value in arrays[name]]
+            arrays[name] = [json_text(value) for value in arrays[name]]
     result = await session.execute(_unnest_statement(session, columns), arrays)
     return set(result.scalars())
 

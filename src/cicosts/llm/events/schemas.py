@@ -9,7 +9,15 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ModelWrapValidatorHandler,
+    PrivateAttr,
+    ValidationError,
+    model_validator,
+)
 
 MAX_EVENTS = 1_000
 MAX_BODY_BYTES = 5 * 1024 * 1024
@@ -30,6 +38,20 @@ class Metadata(BaseModel):
     user_id: Name | None = None
     session_id: Name | None = None
     tags: list[Name] | Name | None = Field(default=None, description=f"At most {MAX_TAGS}")
+    _sent: dict[str, Any] = PrivateAttr(default_factory=dict)
+
+    @model_validator(mode="wrap")
+    @classmethod
+    def _keep_as_sent(cls, data: Any, handler: ModelWrapValidatorHandler[Metadata]) -> Metadata:
+        metadata = handler(data)
+        if isinstance(data, dict):
+            metadata._sent = data
+        return metadata
+
+    @property
+    def as_sent(self) -> dict[str, Any]:
+        """Every key as the client sent it (stored whole, the lifted ones included)."""
+        return self._sent
 
 
 class EventIn(BaseModel):
@@ -103,6 +125,20 @@ class BatchIn(BaseModel):
     outcomes: list[Any] | None = None
 
 
+class ValidBatch(BaseModel):
+    """The body when every event in it is valid, parsed and validated from JSON in one pass.
+
+    The common case, and twice as fast as parsing first and validating event by event; a body that does not
+    fit it takes the slower way, which says which events are wrong.
+    """
+
+    model_config = ConfigDict(extra="ignore")
+
+    project_id: int | str | None = None
+    events: list[EventIn]
+    outcomes: list[Any] | None = None
+
+
 class BatchDoc(BatchIn):
     """What the body looks like, for the OpenAPI document only (the route validates events one by one)."""
 
@@ -125,27 +161,38 @@ class BatchResult(BaseModel):
     rejected: list[RejectedEvent]
 
 
-def validate_events(
-    events: list[Any], now: datetime
-) -> tuple[list[tuple[int, EventIn]], list[RejectedEvent]]:
+Checked = tuple[list[tuple[int, EventIn]], list[RejectedEvent]]
+
+
+def validate_events(events: list[Any], now: datetime) -> Checked:
     """The valid events with their positions, and why each other one was refused."""
-    accepted: list[tuple[int, EventIn]] = []
+    validated: list[tuple[int, EventIn]] = []
     rejected: list[RejectedEvent] = []
-    latest = now + FUTURE_TOLERANCE
     for index, raw in enumerate(events):
         if not isinstance(raw, dict):
             rejected.append(RejectedEvent(index=index, reason=f"event: must be an object, not {_kind(raw)}"))
             continue
         try:
-            event = EventIn.model_validate(raw)
+            validated.append((index, EventIn.model_validate(raw)))
         except ValidationError as exc:
             rejected.append(RejectedEvent(index=index, reason=validation_reason(exc)))
-            continue
+    accepted, inconsistent = check_events(validated, now)
+    if inconsistent:
+        rejected = sorted(rejected + inconsistent, key=lambda rejection: rejection.index)
+    return accepted, rejected
+
+
+def check_events(validated: list[tuple[int, EventIn]], now: datetime) -> Checked:
+    """Of events whose fields are each valid, those whose fields agree with each other and the clock."""
+    accepted: list[tuple[int, EventIn]] = []
+    rejected: list[RejectedEvent] = []
+    latest = now + FUTURE_TOLERANCE
+    for index, event in validated:
         reason = _inconsistency(event, latest)
-        if reason is not None:
+        if reason is None:
+            accepted.append((index, event))
+        else:
             rejected.append(RejectedEvent(index=index, reason=reason))
-            continue
-        accepted.append((index, event))
     return accepted, rejected
 
 

@@ -22,9 +22,11 @@ from cicosts.llm.events.schemas import (
     MAX_ERROR_CHARS,
     MAX_EVENTS,
     BatchResult,
+    Checked,
     EventIn,
     OutcomeIn,
     RejectedEvent,
+    check_events,
     validate_events,
 )
 from cicosts.llm.pricing.catalogue import usd_to_nanos
@@ -48,13 +50,42 @@ async def ingest_batch(
     Invalid events are rejected one by one with their index and reason; a batch none of whose events is valid
     is refused whole (422). Outcomes without a trace_id are skipped.
     """
+    _refuse_oversized(events)
+    return await _store(session, project, validate_events(events, now), len(events), outcomes, now)
+
+
+async def ingest_validated(
+    session: AsyncSession,
+    project: LLMProject,
+    events: list[EventIn],
+    outcomes: list[Any] | None,
+    *,
+    now: datetime,
+) -> BatchResult:
+    """`ingest_batch` for events whose fields were validated already (a body parsed as a `ValidBatch`)."""
+    _refuse_oversized(events)
+    checked = check_events(list(enumerate(events)), now)
+    return await _store(session, project, checked, len(events), outcomes, now)
+
+
+def _refuse_oversized(events: list[Any]) -> None:
     if len(events) > MAX_EVENTS:
         raise PayloadTooLarge(f"events: at most {MAX_EVENTS:,} per batch, not {len(events):,}")
-    accepted, rejected = validate_events(events, now)
-    if events and not accepted:
+
+
+async def _store(
+    session: AsyncSession,
+    project: LLMProject,
+    checked: Checked,
+    received: int,
+    outcomes: list[Any] | None,
+    now: datetime,
+) -> BatchResult:
+    accepted, rejected = checked
+    if received and not accepted:
         raise Unprocessable(_nothing_valid(rejected))
     prices = await price_book_for(session, project.org_id, project.id)
-    rows, duplicates = _rows(project, accepted, events, prices, now)
+    rows, duplicates = _rows(project, accepted, prices, now)
     # In event_id order, so two batches carrying the same ids wait on each other instead of deadlocking.
     rows.sort(key=lambda row: (row["event_id"] is None, row["event_id"] or ""))
     stored_ids = await repository.insert_events(session, rows)
@@ -74,7 +105,7 @@ async def ingest_batch(
         await costs_landed(session, [project.org_id])  # evaluate the organization's alerts soon
     await repository.upsert_outcomes(session, _outcome_rows(project, outcomes or [], now))
     return BatchResult(
-        events_received=len(events),
+        events_received=received,
         events_stored=stored,
         events_duplicate=duplicates,
         events_rejected=len(rejected),
@@ -92,7 +123,6 @@ def _nothing_valid(rejected: list[RejectedEvent]) -> str:
 def _rows(
     project: LLMProject,
     accepted: list[tuple[int, EventIn]],
-    events: list[Any],
     prices: PriceBook,
     now: datetime,
 ) -> tuple[list[dict[str, Any]], int]:
@@ -100,19 +130,17 @@ def _rows(
     rows: list[dict[str, Any]] = []
     seen: set[str] = set()
     duplicates = 0
-    for index, event in accepted:
+    for _, event in accepted:
         if event.event_id:
             if event.event_id in seen:
                 duplicates += 1
                 continue
             seen.add(event.event_id)
-        rows.append(event_row(project, event, events[index].get("metadata"), prices, now))
+        rows.append(event_row(project, event, prices, now))
     return rows, duplicates
 
 
-def event_row(
-    project: LLMProject, event: EventIn, raw_metadata: Any, prices: PriceBook, now: datetime
-) -> dict[str, Any]:
+def event_row(project: LLMProject, event: EventIn, prices: PriceBook, now: datetime) -> dict[str, Any]:
     """The `llm_events` row of one valid event, priced at its own timestamp."""
     usage = TokenUsage(
         input_tokens=event.input_tokens,
@@ -148,7 +176,7 @@ def event_row(
         "workflow": event.workflow,
         "tool_name": event.tool_name,
         "input_hash": event.input_hash,
-        "metadata": raw_metadata if isinstance(raw_metadata, dict) else {},
+        "metadata": metadata.as_sent if metadata is not None else {},
         "matched_model": priced.matched_model,
         "matched_provider": priced.matched_provider,
         "price_source": priced.price_source,
