@@ -67,6 +67,7 @@ BODY_BYTES = 8 * 1024
 WARMUP_DELIVERIES = 200
 REDELIVERED_SAMPLE = 100
 READY_TIMEOUT_SECONDS = 30.0
+STARTUP_COMPLETE = "Application startup complete."  # uvicorn logs it once per process
 PRELOAD_PER_TRANSACTION = 5_000
 WRK_POLL_SECONDS = 0.005
 STALL_SECONDS = 30.0
@@ -156,6 +157,10 @@ class ApiServer:
     process: subprocess.Popen[bytes]
     port: int
     log_path: Path
+    workers: int
+
+    def workers_started(self) -> int:
+        return self.log_path.read_text(errors="replace").count(STARTUP_COMPLETE)
 
     @property
     def webhook_url(self) -> str:
@@ -184,13 +189,16 @@ def server_command(port: int, workers: int, access_log: bool) -> list[str]:
 
 
 async def wait_until_ready(server: ApiServer) -> None:
+    """Until every API process has started: the parent listens from the start, so a load generator's
+    keep-alive connections opened sooner all go to the first process and stay there."""
     deadline = time.monotonic() + READY_TIMEOUT_SECONDS
     async with httpx.AsyncClient(timeout=2) as client:
         while time.monotonic() < deadline:
             if server.process.poll() is not None:
                 raise RuntimeError(f"the API exited with {server.process.returncode}:\n{server.log_tail()}")
             with contextlib.suppress(httpx.HTTPError):
-                if (await client.get(f"http://{HOST}:{server.port}/health/ready")).status_code == 200:
+                ready = await client.get(f"http://{HOST}:{server.port}/health/ready")
+                if ready.status_code == 200 and server.workers_started() >= server.workers:
                     return
             await asyncio.sleep(0.2)
     raise RuntimeError(f"the API was not ready within {READY_TIMEOUT_SECONDS:.0f}s:\n{server.log_tail()}")
@@ -203,7 +211,7 @@ def start_api(database_url: str, port: int, workers: int, access_log: bool, log_
         process = subprocess.Popen(  # noqa: S603 - our own interpreter and arguments
             server_command(port, workers, access_log), env=env, stdout=output, stderr=subprocess.STDOUT
         )
-    return ApiServer(process, port, log_path)
+    return ApiServer(process, port, log_path, workers)
 
 
 def stop_api(server: ApiServer) -> None:

@@ -12,8 +12,9 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Table
+from sqlalchemy import Table, TextClause, literal, text
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.sql.schema import ScalarElementColumnDefault
 
 from cicosts.kit.upsert import dialect_name, insert_for
 
@@ -67,16 +68,22 @@ class RollupBuffer:
                 measures[name] = measures.get(name, 0) + value
 
     async def flush(self, session: AsyncSession) -> None:
-        groups: dict[tuple[Rollup, tuple[str, ...]], list[dict[str, Any]]] = {}
+        groups: dict[tuple[Rollup, tuple[str, ...], tuple[str, ...]], list[dict[str, Any]]] = {}
         # A stable order keeps concurrent workers from deadlocking on the same rollup rows.
         for (rollup, key), measures in sorted(self._pending.items(), key=lambda item: repr(item[0][1])):
             if not any(measures.values()):
                 continue
-            names = tuple(sorted(measures))
-            groups.setdefault((rollup, names), []).append({**dict(key), **measures})
+            shape = (rollup, tuple(name for name, _ in key), tuple(sorted(measures)))
+            groups.setdefault(shape, []).append({**dict(key), **measures})
         self._pending.clear()
-        for (rollup, names), rows in groups.items():
-            await session.execute(_upsert(session, rollup, names), rows)
+        unnest = dialect_name(session) == "postgresql"
+        for (rollup, key_names, names), rows in groups.items():
+            if unnest:
+                columns = (*key_names, *names)
+                statement = _unnested_upsert(session, rollup, columns, names)
+                await session.execute(statement, _arrays(rows, columns))
+            else:
+                await session.execute(_upsert(session, rollup, names), rows)
 
 
 _STATEMENTS: dict[tuple[str, Rollup, tuple[str, ...]], Any] = {}
@@ -94,3 +101,57 @@ def _upsert(session: AsyncSession, rollup: Rollup, measures: Sequence[str]) -> A
         )
         _STATEMENTS[cache_key] = statement
     return statement
+
+
+def _arrays(rows: list[dict[str, Any]], columns: tuple[str, ...]) -> dict[str, list[Any]]:
+    return {f"c{index}": [row[name] for row in rows] for index, name in enumerate(columns)}
+
+
+LITERAL = {"literal_binds": True}
+_UNNESTED: dict[tuple[Rollup, tuple[str, ...], tuple[str, ...]], TextClause] = {}
+
+
+def _unnested_upsert(
+    session: AsyncSession, rollup: Rollup, columns: tuple[str, ...], measures: tuple[str, ...]
+) -> TextClause:
+    """PostgreSQL: all rows in one statement, one array per column, rather than a statement per row.
+
+    The rows' keys are distinct (one pending change per rollup row), as ON CONFLICT DO UPDATE requires, and
+    in the buffer's stable order, which unnest keeps. Measures a change leaves out get their column's default,
+    as the ORM's INSERT gives them.
+    """
+    statement = _UNNESTED.get((rollup, columns, measures))
+    if statement is None:
+        dialect = session.get_bind().dialect
+        quote = dialect.identifier_preparer.quote
+        table = rollup.table
+        arrays = ", ".join(
+            f"CAST(:c{index} AS {table.c[name].type.compile(dialect=dialect)}[])"
+            for index, name in enumerate(columns)
+        )
+        defaulted = _scalar_defaults(table, columns)
+        defaults = "".join(
+            f", {literal(value, table.c[name].type).compile(dialect=dialect, compile_kwargs=LITERAL)}"
+            for name, value in defaulted
+        )
+        names = ", ".join(quote(name) for name in (*columns, *(name for name, _ in defaulted)))
+        conflict = ", ".join(quote(name) for name in rollup.conflict_columns)
+        additions = ", ".join(
+            f"{quote(name)} = {table.name}.{quote(name)} + excluded.{quote(name)}" for name in measures
+        )
+        statement = text(
+            f"INSERT INTO {table.name} ({names})"  # noqa: S608 - our own columns and constant defaults
+            f" SELECT *{defaults} FROM unnest({arrays})"
+            f" ON CONFLICT ({conflict}) DO UPDATE SET {additions}"
+        )
+        _UNNESTED[(rollup, columns, measures)] = statement
+    return statement
+
+
+def _scalar_defaults(table: Table, columns: tuple[str, ...]) -> list[tuple[str, Any]]:
+    """The other columns with a constant default (measures start at 0), and that default."""
+    return [
+        (column.name, column.default.arg)
+        for column in table.c
+        if column.name not in columns and isinstance(column.default, ScalarElementColumnDefault)
+    ]

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import JSON, Table, TextClause, text
+from sqlalchemy import Table, TextClause, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from cicosts.kit.json_text import json_text
@@ -34,7 +34,7 @@ async def insert_events(session: AsyncSession, rows: Sequence[dict[str, Any]]) -
     if not rows:
         return set()
     if dialect_name(session) == "postgresql":
-        return await _insert_unnested(session, rows)
+        return await _insert_from_json(session, rows)
     statement = (
         insert_for(session, EVENTS)
         .on_conflict_do_nothing(index_elements=["project_id", "event_id"])
@@ -45,38 +45,33 @@ async def insert_events(session: AsyncSession, rows: Sequence[dict[str, Any]]) -
     return set(result.scalars())
 
 
-async def _insert_unnested(session: AsyncSession, rows: Sequence[dict[str, Any]]) -> set[str | None]:
-    """PostgreSQL: the batch as one array per column, unnested into rows by one short statement.
+async def _insert_from_json(session: AsyncSession, rows: Sequence[dict[str, Any]]) -> set[str | None]:
+    """PostgreSQL: the batch as one JSON document, turned into rows of `llm_events` by the database.
 
     A 1,000-row VALUES list has 32,000 parameters that PostgreSQL parses and plans on every batch (65 ms
-    measured); 32 array parameters take half the time, close to COPY.
+    measured). One array per column takes half the time, but encoding 32,000 array elements costs the API
+    12 ms a batch; pydantic-core writes the document in 3 ms, and PostgreSQL reads it about as fast as arrays.
     """
     columns = tuple(rows[0])
-    arrays: dict[str, list[Any]] = {name: [row[name] for row in rows] for name in columns}
-    for name in columns:
-        if isinstance(EVENTS.c[name].type, JSON):  # bound as text, so serialized here
-            arrays[name] = [json_text(value) for value in arrays[name]]
-    result = await session.execute(_unnest_statement(session, columns), arrays)
+    document = json_text(rows)  # datetimes as ISO 8601 with their offset; nested metadata and tags as JSON
+    result = await session.execute(_from_json_statement(session, columns), {"rows": document})
     return set(result.scalars())
 
 
-_UNNEST: dict[tuple[str, ...], TextClause] = {}
+_FROM_JSON: dict[tuple[str, ...], TextClause] = {}
 
 
-def _unnest_statement(session: AsyncSession, columns: tuple[str, ...]) -> TextClause:
-    statement = _UNNEST.get(columns)
+def _from_json_statement(session: AsyncSession, columns: tuple[str, ...]) -> TextClause:
+    statement = _FROM_JSON.get(columns)
     if statement is None:
-        dialect = session.get_bind().dialect
-        quote = dialect.identifier_preparer.quote
-        arrays = ", ".join(
-            f"CAST(:{name} AS {EVENTS.c[name].type.compile(dialect=dialect)}[])" for name in columns
-        )
+        quote = session.get_bind().dialect.identifier_preparer.quote
+        names = ", ".join(quote(name) for name in columns)
         statement = text(
-            f"INSERT INTO {EVENTS.name} ({', '.join(quote(name) for name in columns)})"  # noqa: S608 - our columns
-            f" SELECT * FROM unnest({arrays})"
+            f"INSERT INTO {EVENTS.name} ({names})"  # noqa: S608 - our own column names
+            f" SELECT {names} FROM json_populate_recordset(NULL::{EVENTS.name}, CAST(:rows AS json))"
             " ON CONFLICT (project_id, event_id) DO NOTHING RETURNING event_id"
         )
-        _UNNEST[columns] = statement
+        _FROM_JSON[columns] = statement
     return statement
 
 

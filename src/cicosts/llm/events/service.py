@@ -176,7 +176,7 @@ def event_row(project: LLMProject, event: EventIn, prices: PriceBook, now: datet
         "workflow": event.workflow,
         "tool_name": event.tool_name,
         "input_hash": event.input_hash,
-        "metadata": metadata.as_sent if metadata is not None else {},
+        "metadata": event.metadata_sent or {},
         "matched_model": priced.matched_model,
         "matched_provider": priced.matched_provider,
         "price_source": priced.price_source,
