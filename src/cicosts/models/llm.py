@@ -42,7 +42,6 @@ class LLMEvent(Base):
     __table_args__ = (
         UniqueConstraint("project_id", "event_id"),
         Index("ix_llm_events_org_timestamp", "org_id", "timestamp"),
-        Index("ix_llm_events_project_timestamp", "project_id", "timestamp"),
     )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)

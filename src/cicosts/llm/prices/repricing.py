@@ -136,7 +136,13 @@ async def reprice_project(
     book = await price_book_for(session, project.org_id, project.id)
     tally = _Tally()
     await _reprice_where(
-        session, project, book, tally, LLMEvent.timestamp >= as_utc(start), LLMEvent.timestamp < as_utc(end)
+        session,
+        project,
+        book,
+        tally,
+        LLMEvent.org_id == project.org_id,  # so the organization's time index finds the range
+        LLMEvent.timestamp >= as_utc(start),
+        LLMEvent.timestamp < as_utc(end),
     )
     if tally.repriced:
         await _costs_changed(session, project.org_id)
