@@ -31,6 +31,7 @@ from cicosts.identity.api_keys.service import create_api_key
 from cicosts.identity.service import ensure_user_with_organization
 from cicosts.identity.tokens import create_access_token
 from cicosts.kit.periods import floor_hour, utc_now
+from cicosts.llm.events.contributions import ledger_names
 from cicosts.models import (
     LedgerHourly,
     LLMCustomPrice,
@@ -519,7 +520,10 @@ async def assert_rollups_equal_raw_sums(sessionmaker: async_sessionmaker[AsyncSe
             if value:
                 expected_dimensions.setdefault((hour, dimension, value), Counter()).update(measures)
         tokens = row.input_tokens + row.cache_write_tokens + row.output_tokens
-        expected_ledger.setdefault((hour, row.agent_name, row.model), Counter()).update(
+        names = ledger_names(
+            {"matched_provider": row.matched_provider, "provider": row.provider, "model": row.model}
+        )
+        expected_ledger.setdefault((hour, *names, row.agent_name, row.model), Counter()).update(
             billed_nanos=row.cost_nanos,
             list_nanos=row.cost_nanos,
             quantity_micros=tokens * 1_000_000,
@@ -532,7 +536,7 @@ async def assert_rollups_equal_raw_sums(sessionmaker: async_sessionmaker[AsyncSe
     assert nonzero(got_dimensions) == nonzero(expected_dimensions)
     got_ledger: dict[Any, Counter[str]] = {}
     for r in ledger:
-        got_ledger.setdefault((r.hour, r.resource, r.sku), Counter()).update(
+        got_ledger.setdefault((r.hour, r.provider, r.service, r.resource, r.sku), Counter()).update(
             billed_nanos=r.billed_nanos,
             list_nanos=r.list_nanos,
             quantity_micros=r.quantity_micros,

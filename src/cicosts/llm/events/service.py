@@ -15,8 +15,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from cicosts.alerts.hooks import costs_landed
 from cicosts.errors import PayloadTooLarge, Unprocessable
 from cicosts.kit.periods import floor_hour
+from cicosts.kit.upsert import dialect_name
 from cicosts.ledger.rollups import RollupBuffer
-from cicosts.llm.events import repository
+from cicosts.llm.events import repository, summed_in_database
 from cicosts.llm.events.contributions import BatchRollups
 from cicosts.llm.events.schemas import (
     MAX_ERROR_CHARS,
@@ -29,6 +30,7 @@ from cicosts.llm.events.schemas import (
     check_events,
     validate_events,
 )
+from cicosts.llm.events.summed_in_database import Stored
 from cicosts.llm.pricing.catalogue import usd_to_nanos
 from cicosts.llm.pricing.service import PriceBook, TokenUsage, price_book_for
 from cicosts.models import LLMProject
@@ -88,30 +90,40 @@ async def _store(
     rows, duplicates = _rows(project, accepted, prices, now)
     # In event_id order, so two batches carrying the same ids wait on each other instead of deadlocking.
     rows.sort(key=lambda row: (row["event_id"] is None, row["event_id"] or ""))
-    stored_ids = await repository.insert_events(session, rows)
-    rollups = BatchRollups(project)
-    stored = unpriced = 0
-    for row in rows:
-        if row["event_id"] is not None and row["event_id"] not in stored_ids:
-            duplicates += 1  # stored by an earlier batch
-            continue
-        stored += 1
-        unpriced += row["unpriced"]
-        rollups.add(row, floor_hour(row["timestamp"]), row["tags"])
-    buffer = RollupBuffer()
-    rollups.record(buffer)
-    await buffer.flush(session)
-    if stored:
+    if not rows:
+        stored = Stored(0, 0)
+    elif dialect_name(session) == "postgresql":
+        stored = await summed_in_database.insert_and_sum(session, project, rows)
+    else:
+        stored = await _insert_and_sum(session, project, rows)
+    duplicates += len(rows) - stored.calls  # the others were stored by an earlier batch
+    if stored.calls:
         await costs_landed(session, [project.org_id])  # evaluate the organization's alerts soon
     await repository.upsert_outcomes(session, _outcome_rows(project, outcomes or [], now))
     return BatchResult(
         events_received=received,
-        events_stored=stored,
+        events_stored=stored.calls,
         events_duplicate=duplicates,
         events_rejected=len(rejected),
-        events_unpriced=unpriced,
+        events_unpriced=stored.unpriced,
         rejected=rejected,
     )
+
+
+async def _insert_and_sum(session: AsyncSession, project: LLMProject, rows: list[dict[str, Any]]) -> Stored:
+    """The rows whose event_id the project has not stored yet, inserted and added to the rollups."""
+    stored_ids = await repository.insert_events(session, rows)
+    rollups = BatchRollups(project)
+    calls = unpriced = 0
+    for row in rows:
+        if row["event_id"] is None or row["event_id"] in stored_ids:
+            calls += 1
+            unpriced += row["unpriced"]
+            rollups.add(row, floor_hour(row["timestamp"]), row["tags"])
+    buffer = RollupBuffer()
+    rollups.record(buffer)
+    await buffer.flush(session)
+    return Stored(calls, unpriced)
 
 
 def _nothing_valid(rejected: list[RejectedEvent]) -> str:
