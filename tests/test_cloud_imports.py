@@ -9,6 +9,7 @@ import gzip
 import json
 import os
 import sys
+from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from decimal import ROUND_HALF_EVEN, Decimal
 from pathlib import Path
@@ -17,6 +18,7 @@ import httpx
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
+from fastapi import FastAPI
 from hypothesis import HealthCheck, given
 from hypothesis import settings as hypothesis_settings
 from hypothesis import strategies as st
@@ -431,6 +433,43 @@ async def test_only_an_admin_may_upload(
     listing = await client.get("/v1/cloud/imports", read_key)
     assert [i["id"] for i in listing.json()["data"]["imports"]] == [response.json()["data"]["id"]]
     assert (await client.get("/v1/cloud/imports/987654", read_key)).status_code == 404
+
+
+async def test_an_upload_over_the_limit_is_refused_and_nothing_is_kept(
+    app: FastAPI,
+    client: TestClient,
+    sessionmaker: async_sessionmaker[AsyncSession],
+    settings: Settings,
+    admin: str,
+) -> None:
+    sample = SAMPLE.read_bytes()
+    app.state.settings = settings.model_copy(update={"cloud_upload_max_bytes": len(sample) - 1})
+    declared = await upload(client, admin, (SAMPLE.name, sample))
+    limit = f"{len(sample) - 1:,} bytes"
+    assert (declared.status_code, declared.json()["detail"]) == (
+        413,
+        f"file: the upload is over {limit} (CLOUD_UPLOAD_MAX_BYTES)",
+    )
+
+    async def chunks() -> AsyncIterator[bytes]:  # sent without a length, so counted as it arrives
+        yield b"--cut\r\nContent-Disposition: form-data; name=file; filename=big.csv\r\n\r\n"
+        for start in range(0, len(sample), 4096):
+            yield sample[start : start + 4096]
+        yield b"\r\n--cut--\r\n"
+
+    streamed = await client.http.post(
+        "/v1/cloud/imports",
+        params={"org": "acme"},
+        content=chunks(),
+        headers={"Authorization": f"Bearer {admin}", "Content-Type": "multipart/form-data; boundary=cut"},
+    )
+    assert "content-length" not in streamed.request.headers
+    assert (streamed.status_code, streamed.json()["detail"]) == (413, declared.json()["detail"])
+    async with transaction(sessionmaker) as session:
+        assert await session.scalar(select(func.count()).select_from(CloudImport)) == 0
+    assert not await asyncio.to_thread(lambda: list(Path(settings.data_dir).glob("cloud-imports/*/*")))
+    app.state.settings = settings.model_copy(update={"cloud_upload_max_bytes": len(sample) + 1_000})
+    assert (await upload(client, admin, (SAMPLE.name, sample))).status_code == 202
 
 
 @hypothesis_settings(

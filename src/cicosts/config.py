@@ -76,6 +76,8 @@ class Settings(BaseSettings):
     cors_origins: str = ""
     # Where uploaded files wait for the worker (FOCUS billing files), deleted once imported.
     data_dir: str = "./data"
+    # The most one upload of FOCUS files may hold, all files together (a large account's month is a few GB).
+    cloud_upload_max_bytes: int = Field(default=8 * 2**30, ge=1)
 
     @property
     def redirect_allowlist(self) -> list[str]:

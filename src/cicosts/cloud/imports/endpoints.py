@@ -6,12 +6,13 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Path, Query, Request, Response
 from starlette.datastructures import UploadFile
+from starlette.types import Message
 
 from cicosts.cloud.dependencies import CloudAdmin, CloudReader
 from cicosts.cloud.imports import repository, service
 from cicosts.cloud.imports.schemas import CloudImports, CloudImportStatus
 from cicosts.db import TransactionalRoute
-from cicosts.errors import NotFound, Unprocessable
+from cicosts.errors import NotFound, PayloadTooLarge, Unprocessable
 from cicosts.identity.dependencies import Session, get_settings_from_app
 from cicosts.kit.envelope import Envelope, envelope
 
@@ -22,6 +23,7 @@ ERRORS: dict[int | str, dict[str, str]] = {
     401: {"description": "No or invalid credentials"},
     403: {"description": "Not an admin of the organization (API keys cannot import)"},
     404: {"description": "Unknown organization or import"},
+    413: {"description": "An upload over CLOUD_UPLOAD_MAX_BYTES (8 GiB unless set)"},
     422: {"description": "No file in the upload, or a malformed parameter (the detail names it)"},
 }
 UPLOAD_BODY: dict[str, Any] = {
@@ -55,7 +57,8 @@ async def upload_focus_files(
     """Queue an import of the uploaded files; its status (rows read, stored and rejected, with reasons) is at
     `GET /v1/cloud/imports/{id}`. Re-importing a billing period of a billing account replaces it."""
     # Read only once the caller is known to be an admin, so nobody else gets a file stored.
-    async with request.form(max_files=MAX_FILES) as form:
+    limited = _capped(request, get_settings_from_app(request).cloud_upload_max_bytes)
+    async with limited.form(max_files=MAX_FILES) as form:
         uploads = [item for item in form.getlist("file") if isinstance(item, UploadFile)]
         if not uploads:
             raise Unprocessable(
@@ -71,6 +74,29 @@ async def upload_focus_files(
         )
     response.headers["Location"] = f"/v1/cloud/imports/{record.id}"
     return envelope(CloudImportStatus.of(record))
+
+
+def _capped(request: Request, limit: int) -> Request:
+    """The request, refused with 413 as soon as its body is known to exceed `limit` bytes.
+
+    A declared length is checked before anything is read; a body sent without one is counted as it arrives,
+    so an oversized upload never fills the disk with spooled parts.
+    """
+    too_large = PayloadTooLarge(f"file: the upload is over {limit:,} bytes (CLOUD_UPLOAD_MAX_BYTES)")
+    declared = request.headers.get("content-length")
+    if declared is not None and declared.isdigit() and int(declared) > limit:
+        raise too_large
+    received = 0
+
+    async def receive() -> Message:
+        nonlocal received
+        message = await request.receive()
+        received += len(message.get("body", b""))
+        if received > limit:
+            raise too_large
+        return message
+
+    return Request(request.scope, receive)
 
 
 @router.get("/{import_id}", responses=ERRORS)
