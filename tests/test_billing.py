@@ -16,7 +16,7 @@ import httpx
 import pytest
 import respx
 from fastapi import FastAPI
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from cicosts.app import create_app
@@ -947,3 +947,70 @@ async def test_an_event_that_fails_to_apply_is_kept_and_applied_when_stripe_retr
         )
     assert (await billing.state(org))["tier"] == "pro"
     assert await billing.applied(evt) == "duplicate"
+
+
+# --- deleting an organization -----------------------------------------------------------------------
+
+
+async def jobs_of(billing: Billing, kind: str) -> list[Job]:
+    async with transaction(billing.sessionmaker) as session:
+        return list(await session.scalars(select(Job).where(Job.kind == kind).order_by(Job.id)))
+
+
+async def test_deleting_an_organization_ends_its_stripe_subscription_after_the_deletion(
+    billing: Billing,
+) -> None:
+    paying, free = await make_org(billing), await make_org(billing, "globex")
+    await subscribe(billing, paying, sub="sub_paying")
+    worker = Worker(billing.sessionmaker, billing.settings)
+    with respx.mock(assert_all_called=False) as router:
+        canceled = {"id": "sub_paying", "object": "subscription", "status": "canceled"}
+        cancel = router.delete(f"{STRIPE_API}/v1/subscriptions/sub_paying").mock(
+            side_effect=[
+                httpx.Response(500, json={"error": {"type": "api_error", "message": "Try again later"}}),
+                httpx.Response(200, json=canceled),
+            ]
+        )
+        for org in (paying, free):
+            deleted = await billing.http.delete(
+                "/api/v1/settings/org", params={"org_id": org.id}, headers=billing.headers(org.owner)
+            )
+            assert deleted.status_code == 204, deleted.text
+        assert not cancel.called  # the request only queued it, with the deletion
+        (queued,) = await jobs_of(billing, "cancel_subscription")
+        assert json.loads(queued.payload) == {"subscription_id": "sub_paying"}
+
+        await worker.run_once()
+        (failed,) = await jobs_of(billing, "cancel_subscription")
+        assert (cancel.call_count, failed.status, failed.attempts) == (1, "failed", 1)
+        assert "Stripe" in (failed.last_error or "")
+        async with transaction(billing.sessionmaker) as session:  # its retry is due now
+            await session.execute(update(Job).where(Job.id == failed.id).values(run_at=datetime.now(UTC)))
+        await worker.run_once()
+    (done,) = await jobs_of(billing, "cancel_subscription")
+    assert (cancel.call_count, done.status) == (2, "done")
+    assert await subscription_row(billing, paying) is None
+
+
+async def test_a_subscription_stripe_no_longer_knows_counts_as_ended(billing: Billing) -> None:
+    org = await make_org(billing)
+    await subscribe(billing, org, sub="sub_vanished")
+    with respx.mock(assert_all_called=True) as router:
+        router.delete(f"{STRIPE_API}/v1/subscriptions/sub_vanished").mock(
+            return_value=httpx.Response(
+                404,
+                json={
+                    "error": {
+                        "type": "invalid_request_error",
+                        "code": "resource_missing",
+                        "message": "No such subscription: 'sub_vanished'",
+                    }
+                },
+            )
+        )
+        deleted = await billing.http.delete(
+            "/api/v1/settings/org", params={"org_id": org.id}, headers=billing.headers(org.owner)
+        )
+        assert deleted.status_code == 204
+        await Worker(billing.sessionmaker, billing.settings).run_once()
+    assert [job.status for job in await jobs_of(billing, "cancel_subscription")] == ["done"]

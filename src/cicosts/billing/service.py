@@ -8,6 +8,7 @@ after which the plan lapses to free by itself: the lapse is checked wherever the
 
 from __future__ import annotations
 
+import json
 from datetime import datetime, timedelta
 
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -24,8 +25,10 @@ from cicosts.config import Settings
 from cicosts.errors import BadRequest, Conflict
 from cicosts.models import Organization, Subscription
 from cicosts.plans.service import grant_plan, tier_of
+from cicosts.worker import queue
 
 GRACE_PERIOD = timedelta(days=7)
+CANCEL_SUBSCRIPTION = "cancel_subscription"  # a maintenance task: a deleted organization's subscription
 PAID = frozenset({"active", "trialing"})  # the paid plan, no questions asked
 GRANTING = PAID | {"past_due"}  # past_due: the paid plan until the grace period ends
 ENDED = frozenset({"canceled", "incomplete_expired"})
@@ -152,3 +155,25 @@ async def open_portal(
         return await stripe_api.create_portal_session(
             client, customer_id=subscription.stripe_customer_id, return_url=url
         )
+
+
+async def end_subscription_with(session: AsyncSession, org: Organization) -> None:
+    """The organization is being deleted: queue its Stripe subscription's cancellation.
+
+    Queued in the deleting transaction, so it happens only if the deletion commits; the worker calls Stripe.
+    """
+    subscription = await repository.subscription_of_org(session, org.id)
+    if subscription is None or not subscription.stripe_subscription_id or subscription.status in ENDED:
+        return
+    await queue.enqueue(
+        session,
+        queue=queue.MAINTENANCE_QUEUE,
+        kind=CANCEL_SUBSCRIPTION,
+        dedupe_key=f"{CANCEL_SUBSCRIPTION}:{subscription.stripe_subscription_id}",
+        payload=json.dumps({"subscription_id": subscription.stripe_subscription_id}),
+    )
+
+
+async def cancel_subscription(settings: Settings, subscription_id: str) -> None:
+    async with stripe_api.stripe_client(settings) as client:
+        await stripe_api.cancel_subscription(client, subscription_id)

@@ -111,3 +111,12 @@ async def create_portal_session(client: stripe.StripeClient, *, customer_id: str
         {"customer": customer_id, "return_url": return_url}
     )
     return session.url
+
+
+async def cancel_subscription(client: stripe.StripeClient, subscription_id: str) -> None:
+    """End the subscription now, without proration; one Stripe no longer knows is as good as ended."""
+    try:
+        await client.v1.subscriptions.cancel_async(subscription_id)
+    except stripe.InvalidRequestError as exc:
+        if exc.code != "resource_missing":
+            raise

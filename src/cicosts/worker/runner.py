@@ -98,7 +98,8 @@ class Worker:
         for task in tasks:
             try:
                 async with transaction(self.sessionmaker) as session:
-                    handled = await run_task(await self._context(session), task.kind, task.payload)
+                    context = await self._context(session)
+                    handled = await run_task(context, self.settings, task.kind, task.payload)
                     await queue.finish(session, [task.id], DONE if handled else IGNORED)
             except Exception as exc:
                 async with transaction(self.sessionmaker) as session:

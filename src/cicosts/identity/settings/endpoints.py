@@ -6,6 +6,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Response
 
+from cicosts.billing.service import end_subscription_with
 from cicosts.db import TransactionalRoute
 from cicosts.identity import repository
 from cicosts.identity.dependencies import CurrentUser, OrgAccess, OrgReader, Session, require
@@ -114,7 +115,8 @@ async def update_organization(body: OrganizationUpdate, access: SettingsAdmin) -
 
 @router.delete("/org", status_code=204)
 async def delete_organization(session: Session, access: Owner) -> Response:
-    """Deletes the organization and every cost it holds."""
+    """Deletes the organization and every cost it holds, and ends its paid subscription."""
+    await end_subscription_with(session, access.organization)
     await session.delete(access.organization)
     return Response(status_code=204)
 
