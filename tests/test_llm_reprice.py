@@ -59,6 +59,15 @@ async def acme(
     return Acme(token, projects[0]["id"], projects[0]["api_key"], projects[1]["api_key"])
 
 
+async def reprice(
+    settings: Settings, start: str, end: str, *, org: str = "acme", project: str = "agents"
+) -> tuple[int, str]:
+    """`cicosts reprice` run as a person runs it; its exit code and output."""
+    return await cicosts(
+        settings, "reprice", "--org", org, "--project", project, "--start", start, "--end", end
+    )
+
+
 async def events_by_id(sessionmaker: async_sessionmaker[AsyncSession]) -> dict[str, LLMEvent]:
     async with transaction(sessionmaker) as session:
         return {str(e.event_id): e for e in await session.scalars(select(LLMEvent))}
@@ -148,18 +157,7 @@ async def test_reprice_gives_the_days_calls_a_custom_price_set_in_the_past(
         effective_from="2025-12-01T00:00:00Z",
     )
 
-    code, output = await cicosts(
-        settings,
-        "reprice",
-        "--org",
-        "acme",
-        "--project",
-        "agents",
-        "--start",
-        "2026-01-01",
-        "--end",
-        "2026-01-31",
-    )
+    code, output = await reprice(settings, "2026-01-01", "2026-01-31")
 
     assert code == 0, output
     was = format_usd(sum(e.cost_nanos for e in january))
@@ -183,15 +181,12 @@ async def test_reprice_twice_changes_nothing_the_second_time(
 ) -> None:
     await a_month_of_calls(client, acme)
     await priced(client, acme.token, model="gpt-4o-mini", input=1, output=10, effective_from=BEFORE)
-    days = ("--start", "2025-12-31", "--end", "2026-02-01")
-    code, output = await cicosts(settings, "reprice", "--org", "acme", "--project", "agents", *days)
+    code, output = await reprice(settings, "2025-12-31", "2026-02-01")
     assert code == 0 and "Repriced 5 of 6 calls of project agents" in output, output
     repriced = {key: (e.cost_nanos, e.price_source) for key, e in (await events_by_id(sessionmaker)).items()}
 
     # The project named by its id this time.
-    code, output = await cicosts(
-        settings, "reprice", "--org", "acme", "--project", str(acme.project_id), *days
-    )
+    code, output = await reprice(settings, "2025-12-31", "2026-02-01", project=str(acme.project_id))
 
     assert code == 0, output
     assert (
@@ -219,18 +214,7 @@ async def test_reprice_after_a_catalogue_upgrade_moves_calls_to_the_provider_it_
     assert result["events_unpriced"] == 1
     await send(client, acme.other_project_key, call("gpt-4o-mini", event_id="reference", timestamp=MIDDLE))
 
-    code, output = await cicosts(
-        settings,
-        "reprice",
-        "--org",
-        "acme",
-        "--project",
-        "agents",
-        "--start",
-        "2026-01-15",
-        "--end",
-        "2026-01-15",
-    )
+    code, output = await reprice(settings, "2026-01-15", "2026-01-15")
 
     assert code == 0, output
     assert "Repriced 1 of 1 calls of project agents" in output and "; 0 still unpriced." in output
@@ -284,18 +268,7 @@ async def test_reprice_refuses_an_unknown_organization_or_project(
 
 
 async def test_reprice_refuses_an_end_before_the_start(acme: Acme, settings: Settings) -> None:
-    code, output = await cicosts(
-        settings,
-        "reprice",
-        "--org",
-        "acme",
-        "--project",
-        "agents",
-        "--start",
-        "2026-01-31",
-        "--end",
-        "2026-01-01",
-    )
+    code, output = await reprice(settings, "2026-01-31", "2026-01-01")
     assert code == 1 and "end: 2026-01-01 is before start 2026-01-31" in output, output
 
 
