@@ -393,6 +393,28 @@ async def test_an_event_id_is_stored_once_within_and_across_batches(
     assert elsewhere.json()["events_stored"] == 1
 
 
+async def test_batches_sent_at_once_with_shared_event_ids_store_and_count_each_call_once(
+    client: TestClient, settings: Settings, sessionmaker: async_sessionmaker[AsyncSession]
+) -> None:
+    """An SDK retrying while its first attempt is still in flight: the same calls in concurrent transactions.
+
+    They wait on each other's event_ids and rollup rows (taken in one order, so none deadlocks), and only what
+    each stored is added to the rollups.
+    """
+    who = await ingester(sessionmaker, settings)
+    users = ("u1", "u2", "u3")
+    calls = [
+        event(event_id=f"c{i}", metadata={"user_id": users[i % 3], "tags": ["eu"]}, agent_name=f"a{i % 2}")
+        for i in range(60)
+    ]
+    batches = [calls[start : start + 40] for start in (0, 20, 0, 10)]
+    answers = await asyncio.gather(*(post(client, who.key, {"events": batch}) for batch in batches))
+    assert all(answer.status_code == 200 for answer in answers), [a.text for a in answers]
+    assert sum(answer.json()["events_stored"] for answer in answers) == 60
+    assert sum(answer.json()["events_duplicate"] for answer in answers) == 160 - 60
+    assert await assert_rollups_equal_raw_sums(sessionmaker, who) == 60
+
+
 async def test_outcomes_are_stored_per_trace_and_a_later_one_wins(
     client: TestClient, settings: Settings, sessionmaker: async_sessionmaker[AsyncSession]
 ) -> None:
