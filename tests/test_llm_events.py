@@ -311,6 +311,50 @@ async def test_invalid_events_are_rejected_one_by_one_naming_the_field(
     assert len(await stored_events(sessionmaker, who.project_id)) == 2
 
 
+async def test_timestamps_without_a_utc_equivalent_are_rejected_alone(
+    client: TestClient, settings: Settings, sessionmaker: async_sessionmaker[AsyncSession]
+) -> None:
+    who = await ingester(sessionmaker, settings)
+    earliest, latest = "0001-01-01T00:30:00+01:00", "9999-12-31T23:59:59-01:00"
+    events = [event(timestamp=earliest), event(), event(timestamp=latest)]
+    response = await post(client, who.key, {"events": events})
+    assert response.status_code == 200, response.text
+    reasons = {item["index"]: item["reason"] for item in response.json()["rejected"]}
+    assert reasons.keys() == {0, 2}
+    assert all(reason.startswith("timestamp: ") and "UTC" in reason for reason in reasons.values())
+    assert len(await stored_events(sessionmaker, who.project_id)) == 1
+
+
+async def test_a_long_model_name_fits_the_ledger(
+    client: TestClient, settings: Settings, sessionmaker: async_sessionmaker[AsyncSession]
+) -> None:
+    """An unknown model's ledger service is its family, the name's first word, cut to the column's length."""
+    who = await ingester(sessionmaker, settings)
+    response = await post(client, who.key, {"events": [event(model="x" * 255)]})
+    assert (response.status_code, response.json()["events_unpriced"]) == (200, 1), response.text
+    async with transaction(sessionmaker) as session:
+        (service,) = await session.scalars(select(LedgerHourly.service).where(LedgerHourly.source == "llm"))
+    assert service == "x" * 200
+
+
+async def test_a_body_nested_too_deeply_is_refused_whole(
+    client: TestClient, settings: Settings, sessionmaker: async_sessionmaker[AsyncSession]
+) -> None:
+    who = await ingester(sessionmaker, settings)
+    for depth in (300, 5_000):
+        nested = "[" * depth + "]" * depth
+        body = '{"events": [{"model": "gpt-4o", "input_tokens": 1, "output_tokens": 1, "timestamp": "%s",'
+        body += ' "metadata": {"deep": %s}}]}'
+        response = await client.http.post(
+            "/v1/events/batch",
+            content=(body % (iso(START), nested)).encode(),
+            headers={"Authorization": f"Bearer {who.key}", "Content-Type": "application/json"},
+        )
+        assert response.status_code == 422, response.text
+        assert response.json()["detail"].startswith("body: not valid JSON")
+    assert await stored_events(sessionmaker, who.project_id) == []
+
+
 async def test_a_batch_with_nothing_valid_is_refused(
     client: TestClient, settings: Settings, sessionmaker: async_sessionmaker[AsyncSession]
 ) -> None:

@@ -461,6 +461,7 @@ def _protobuf(document: dict[str, Any]) -> bytes:
     [
         (b"\xff\xff\xff", PROTOBUF, None, 400, "body: "),
         (b"{not json", "application/json", None, 400, "body: not JSON"),
+        (b'{"a":' + b"[" * 5_000 + b"]" * 5_000 + b"}", "application/json", None, 400, "body: not JSON"),
         (b"[1, 2]", "application/json", None, 400, "body: "),
         (b'{"resourceSpans": 5}', "application/json", None, 400, "body: "),
         (
@@ -480,6 +481,7 @@ def _protobuf(document: dict[str, Any]) -> bytes:
     ids=[
         "bad protobuf",
         "bad json",
+        "json nested too deeply",
         "json array",
         "json of the wrong shape",
         "id not hex",

@@ -329,6 +329,7 @@ async def test_someone_in_two_organizations_names_one(
         ({"input": 1, "output": 1, "reasoning": True}, "reasoning"),
         ({"input": 1, "output": 1, "effective_from": "2026-01-01T00:00:00"}, "effective_from"),
         ({"input": 1, "output": 1, "effective_from": "yesterday"}, "effective_from"),
+        ({"input": 1, "output": 1, "effective_from": "0001-01-01T00:30:00+01:00"}, "effective_from"),
         ({"input": 1, "output": 1, "project_id": 0}, "project_id"),
         ({"input": 1, "output": 1, "provider": ""}, "provider"),
         ({"model": "", "input": 1, "output": 1}, "model"),

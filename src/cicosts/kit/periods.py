@@ -4,7 +4,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
+from typing import Annotated
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from pydantic import AfterValidator
 
 
 def utc_now() -> datetime:
@@ -16,6 +19,22 @@ def as_utc(value: datetime) -> datetime:
     if value.tzinfo is None:
         return value.replace(tzinfo=UTC)
     return value.astimezone(UTC)
+
+
+def utc_instant(value: datetime) -> datetime:
+    """A client's timestamp as UTC (without an offset, it is UTC).
+
+    ValueError, the client's error, when it has no UTC equivalent: year 1 with an offset east of Greenwich,
+    year 9999 with one west.
+    """
+    try:
+        return as_utc(value)
+    except OverflowError:
+        raise ValueError("out of range once converted to UTC") from None
+
+
+# A timestamp a client sends, validated into UTC.
+UTCInstant = Annotated[datetime, AfterValidator(utc_instant)]
 
 
 def floor_hour(value: datetime) -> datetime:

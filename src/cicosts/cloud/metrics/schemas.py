@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Literal
 
 from pydantic import BaseModel, Field, model_validator
 
+from cicosts.kit.periods import UTCInstant
 from cicosts.models.cloud import DIMENSION_LENGTH
 
 MAX_SAMPLES = 10_000
@@ -20,7 +20,7 @@ class SampleIn(BaseModel):
     instance_type: str = Field(min_length=1, max_length=50, description="e.g. m5.2xlarge")
     region: str | None = Field(default=None, max_length=100)
     metric: Literal["cpu", "memory"]
-    timestamp: datetime = Field(description="The period's start, ISO 8601; without an offset, UTC")
+    timestamp: UTCInstant = Field(description="The period's start, ISO 8601; without an offset, UTC")
     average: Decimal = Field(ge=0, le=100, description="Average utilization over the period, percent")
     maximum: Decimal | None = Field(default=None, ge=0, le=100, description="Peak within the period, percent")
 
@@ -29,11 +29,6 @@ class SampleIn(BaseModel):
         if self.maximum is not None and self.maximum < self.average:
             raise ValueError("maximum is below average")
         return self
-
-    @property
-    def utc_timestamp(self) -> datetime:
-        stamp = self.timestamp
-        return stamp.replace(tzinfo=UTC) if stamp.tzinfo is None else stamp.astimezone(UTC)
 
 
 class MetricsBatch(BaseModel):

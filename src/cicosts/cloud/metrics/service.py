@@ -55,7 +55,7 @@ def sample_rows(org_id: int, samples: Sequence[SampleIn], now: datetime) -> list
     """One row per (resource, metric, timestamp): the last of repeated samples wins."""
     rows: dict[tuple[str, str, datetime], dict[str, Any]] = {}
     for sample in samples:
-        stamp = sample.utc_timestamp
+        stamp = sample.timestamp
         rows[(sample.resource_id, sample.metric, stamp)] = {
             "org_id": org_id,
             "resource_id": sample.resource_id,

@@ -83,7 +83,7 @@ def measures_of(row: Mapping[str, Any]) -> tuple[int, ...]:
 def model_family(model: str) -> str:
     """The model name's leading word ("claude" for "claude-3-5-haiku"), or the name itself."""
     found = _FAMILY.search(model.rsplit("/", 1)[-1].lower())
-    return found.group(0) if found else model[:SERVICE_LENGTH]
+    return (found.group(0) if found else model)[:SERVICE_LENGTH]
 
 
 def ledger_names(row: Mapping[str, Any]) -> tuple[str, str]:

@@ -7,11 +7,11 @@ rejected alone rather than failing the batch.
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from fastapi import APIRouter, Request
 from pydantic import ValidationError
+from pydantic_core import from_json
 
 from cicosts.db import TransactionalRoute
 from cicosts.errors import Forbidden, PayloadTooLarge, Unprocessable
@@ -80,8 +80,10 @@ async def _read_body(request: Request) -> bytes:
 
 def _parse(body: bytes) -> BatchIn:
     try:
-        data: Any = json.loads(body)
-    except (UnicodeDecodeError, ValueError) as exc:
+        # pydantic-core's parser, not json.loads: its nesting limit is one the stored metadata can be written
+        # back within (json.loads lets 1,000 levels through, and deeper ones raise RecursionError).
+        data: Any = from_json(body)
+    except ValueError as exc:
         raise Unprocessable(f"body: not valid JSON ({exc})") from exc
     if not isinstance(data, dict):
         raise Unprocessable("body: must be a JSON object with an `events` list")

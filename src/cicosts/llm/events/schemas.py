@@ -6,11 +6,13 @@ stored. Fields we do not use are accepted and ignored.
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Annotated, Any, Literal
 
 from pydantic import AliasPath, BaseModel, ConfigDict, Field, ValidationError
 from pydantic.json_schema import SkipJsonSchema
+
+from cicosts.kit.periods import UTCInstant
 
 MAX_EVENTS = 1_000
 MAX_BODY_BYTES = 5 * 1024 * 1024
@@ -53,7 +55,7 @@ class EventIn(BaseModel):
     reasoning_tokens: Tokens | None = None
     thinking_tokens: Tokens | None = None
     latency_ms: Annotated[float, Field(ge=0, le=2**31 - 1)] | None = None
-    timestamp: datetime = Field(description="ISO 8601; without an offset, UTC")
+    timestamp: UTCInstant = Field(description="ISO 8601; without an offset, UTC")
     success: bool | None = None
     error: str | None = None
     metadata: Metadata | None = None
@@ -70,12 +72,6 @@ class EventIn(BaseModel):
     cost: Annotated[float, Field(ge=0, le=10**9)] | None = Field(
         default=None, description="The client's own cost in USD, kept for comparison only"
     )
-
-    @property
-    def utc_timestamp(self) -> datetime:
-        if self.timestamp.tzinfo is None:
-            return self.timestamp.replace(tzinfo=UTC)
-        return self.timestamp.astimezone(UTC)
 
     @property
     def reasoning(self) -> int:
@@ -180,7 +176,7 @@ def check_events(validated: list[tuple[int, EventIn]], now: datetime) -> Checked
 
 
 def _inconsistency(event: EventIn, latest: datetime) -> str | None:
-    if event.utc_timestamp > latest:
+    if event.timestamp > latest:
         return f"timestamp: {event.timestamp.isoformat()} is more than 5 minutes in the future"
     if (event.cached_tokens or 0) > event.input_tokens:
         return "cached_tokens: cannot exceed input_tokens (cache reads are part of the prompt)"

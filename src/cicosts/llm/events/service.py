@@ -161,7 +161,7 @@ def event_row(project: LLMProject, event: EventIn, prices: PriceBook, now: datet
         cache_write_tokens=event.cache_write_tokens or 0,
         reasoning_tokens=event.reasoning,
     )
-    at = event.utc_timestamp
+    at = event.timestamp
     priced = prices.price(event.model, event.provider, usage, at)
     metadata = event.metadata
     return {

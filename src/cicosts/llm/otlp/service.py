@@ -20,7 +20,6 @@ from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any
 
-# protobuf ships no type information (types-protobuf would be one more dependency for two imports).
 from google.protobuf.json_format import MessageToDict, ParseDict, ParseError  # type: ignore[import-untyped]
 from google.protobuf.message import DecodeError  # type: ignore[import-untyped]
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
@@ -30,6 +29,9 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
 from opentelemetry.proto.common.v1.common_pb2 import AnyValue, KeyValue
 from opentelemetry.proto.trace.v1.trace_pb2 import Span, Status
 from prometheus_client import Counter
+
+# protobuf ships no type information (types-protobuf would be one more dependency for two imports).
+from pydantic_core import from_json
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from cicosts.errors import BadRequest, CICostsError, PayloadTooLarge, Unprocessable
@@ -98,8 +100,8 @@ def decoded(body: bytes, form: WireFormat) -> ExportTraceServiceRequest:
             raise BadRequest(f"body: not an OTLP ExportTraceServiceRequest in protobuf ({exc})") from exc
         return request
     try:
-        document = json.loads(body)
-    except (ValueError, UnicodeDecodeError) as exc:
+        document = from_json(body)  # a nesting limit, where json.loads would raise RecursionError
+    except ValueError as exc:
         raise BadRequest(f"body: not JSON ({exc})") from exc
     if not isinstance(document, dict):
         raise BadRequest("body: an OTLP JSON export is an object with resourceSpans")

@@ -11,9 +11,18 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Annotated, Literal
 
-from pydantic import AwareDatetime, BaseModel, Field, PlainSerializer, StringConstraints, field_validator
+from pydantic import (
+    AfterValidator,
+    AwareDatetime,
+    BaseModel,
+    Field,
+    PlainSerializer,
+    StringConstraints,
+    field_validator,
+)
 
 from cicosts.kit.money import NANOS_PER_USD
+from cicosts.kit.periods import utc_instant
 
 MAX_USD_PER_MTOK = Decimal(100_000)  # the dearest catalogue model costs $600 per MTok; past this is a typo
 UsdPerMTok = Annotated[
@@ -38,7 +47,7 @@ class CustomPriceCreate(BaseModel):
     cache_read: UsdPerMTok | None = Field(default=None, description="Default: the input rate")
     cache_write: UsdPerMTok | None = Field(default=None, description="Default: the input rate")
     reasoning: UsdPerMTok | None = Field(default=None, description="Default: the output rate")
-    effective_from: AwareDatetime | None = Field(
+    effective_from: Annotated[AwareDatetime, AfterValidator(utc_instant)] | None = Field(
         default=None, description="ISO 8601 with a zone; default now"
     )
 
