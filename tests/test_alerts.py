@@ -9,7 +9,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import select, text
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from cicosts.alerts import service
@@ -589,6 +590,54 @@ async def test_the_schedule_enqueues_each_evaluation_and_digest_once_whatever_th
     kinds = [(job.kind, job.dedupe_key) for job in await jobs_of(sessionmaker, ALERTS_QUEUE)]
     assert ("digest", f"digest:{org_id}:2026-03-09") in kinds
     assert sorted(kind for kind, _ in kinds) == ["digest", "evaluate", "evaluate", "evaluate", "evaluate"]
+
+
+async def test_a_tick_whose_transaction_fails_is_enqueued_again_by_the_next_tick(
+    sessionmaker: async_sessionmaker[AsyncSession], settings: Settings, client: TestClient
+) -> None:
+    from cicosts.alerts.scheduler import Scheduler
+
+    org_id, tokens = await organization(sessionmaker, settings, time_zone="Asia/Tokyo")
+    await create(client, tokens["member"], org_id)
+    scheduler = Scheduler(sessionmaker)
+    monday = at("2026-03-08T23:01:00")  # Monday 08:01 in Tokyo: an evaluation and the digest are due
+    async with transaction(sessionmaker) as session:  # the database refuses digests for now
+        if session.get_bind().dialect.name == "postgresql":
+            await session.execute(
+                text(
+                    "CREATE FUNCTION refuse_digests() RETURNS trigger LANGUAGE plpgsql AS "
+                    "$$ BEGIN RAISE EXCEPTION 'no digests'; END $$"
+                )
+            )
+            await session.execute(
+                text(
+                    "CREATE TRIGGER refuse_digests BEFORE INSERT ON jobs FOR EACH ROW "
+                    "WHEN (NEW.kind = 'digest') EXECUTE FUNCTION refuse_digests()"
+                )
+            )
+        else:
+            await session.execute(
+                text(
+                    "CREATE TRIGGER refuse_digests BEFORE INSERT ON jobs WHEN NEW.kind = 'digest' "
+                    "BEGIN SELECT RAISE(ABORT, 'no digests'); END"
+                )
+            )
+    try:
+        with pytest.raises(DBAPIError):
+            await scheduler.tick(monday)
+        assert await jobs_of(sessionmaker, ALERTS_QUEUE) == []  # the whole tick was rolled back
+    finally:
+        async with transaction(sessionmaker) as session:
+            if session.get_bind().dialect.name == "postgresql":
+                await session.execute(text("DROP TRIGGER refuse_digests ON jobs"))
+                await session.execute(text("DROP FUNCTION refuse_digests()"))
+            else:
+                await session.execute(text("DROP TRIGGER refuse_digests"))
+
+    assert await scheduler.tick(monday + timedelta(seconds=30)) == 2  # same slot and week: both again
+    kinds = sorted((job.kind, job.dedupe_key) for job in await jobs_of(sessionmaker, ALERTS_QUEUE))
+    assert kinds == [("digest", f"digest:{org_id}:2026-03-09"), ("evaluate", f"tick:{org_id}:20260308T2300")]
+    assert await scheduler.tick(monday + timedelta(minutes=1)) == 0  # and, once committed, only once
 
 
 async def test_cloud_costs_by_service_account_and_tag(

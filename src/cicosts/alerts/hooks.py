@@ -42,6 +42,9 @@ async def costs_landed(session: AsyncSession, org_ids: Iterable[int]) -> None:
     for org_id in org_ids:
         if seen.get(org_id) == minute:
             continue
+        # Remembered before the caller's transaction commits (the caller owns it). If it rolls back, the costs
+        # that asked for this evaluation are gone too; costs landing again within the minute are then left to
+        # the 5-minute scheduled evaluation, which still sees them.
         seen[org_id] = minute
         if not await repository.has_enabled_alerts(session, org_id):
             continue

@@ -76,26 +76,38 @@ class Scheduler:
         """Enqueue what is due at `now`; how many jobs were new."""
         current = slot(now, SLOT)
         added = 0
+        # Keys are remembered only once the transaction has committed: if it fails, its jobs are rolled back
+        # and the next tick must enqueue them again (or a week's digest would never be sent by this process).
+        pending: dict[str, datetime] = {}
         async with transaction(self.sessionmaker) as session:
             for org_id in await repository.organizations_with_alerts(session):
                 key = f"tick:{org_id}:{current:%Y%m%dT%H%M}"
-                added += await self._once(session, EVALUATE, key, {"org_id": org_id}, now)
+                added += await self._once(session, EVALUATE, key, {"org_id": org_id}, now, pending)
             for org_id, time_zone in await session.execute(select(Organization.id, Organization.time_zone)):
                 monday = digest_week(time_zone, now)
                 if monday is not None:
                     payload = {"org_id": org_id, "week": monday.isoformat()}
-                    added += await self._once(session, DIGEST, f"digest:{org_id}:{monday}", payload, now)
+                    key = f"digest:{org_id}:{monday}"
+                    added += await self._once(session, DIGEST, key, payload, now, pending)
             await repository.forget_finished_jobs(session, ALERTS_QUEUE, utc_now() - KEEP_FINISHED)
+        self._enqueued.update(pending)
         self._enqueued = {key: at for key, at in self._enqueued.items() if at > now - KEEP_FINISHED}
         return added
 
     async def _once(
-        self, session: AsyncSession, kind: str, key: str, payload: dict[str, Any], now: datetime
+        self,
+        session: AsyncSession,
+        kind: str,
+        key: str,
+        payload: dict[str, Any],
+        now: datetime,
+        pending: dict[str, datetime],
     ) -> int:
-        """Enqueue once per key: remembered by this process, and unique in the table for every process."""
-        if key in self._enqueued:
+        """Enqueue once per key: remembered by this process (in `pending` until the tick commits), and unique
+        in the table for every process."""
+        if key in self._enqueued or key in pending:
             return 0
-        self._enqueued[key] = now
+        pending[key] = now
         added = await queue.enqueue(
             session, queue=ALERTS_QUEUE, kind=kind, dedupe_key=key, payload=json.dumps(payload)
         )
