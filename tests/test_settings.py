@@ -90,6 +90,12 @@ async def test_user_settings_and_notifications(
         "/api/v1/settings/user", headers=auth(token), json={"time_zone": "Mars/Base"}
     )
     assert bad_zone.status_code == 422 and "Mars/Base" in bad_zone.json()["detail"]
+    null_zone = await client.http.patch(
+        "/api/v1/settings/user", headers=auth(token), json={"name": "Ada", "time_zone": None}
+    )
+    assert null_zone.status_code == 400 and "time_zone" in null_zone.json()["detail"]
+    unchanged = (await client.get("/api/v1/settings/user", token)).json()
+    assert (unchanged["name"], unchanged["time_zone"]) == ("Ada L.", "Europe/London")
     notifications = await client.http.patch(
         "/api/v1/settings/notifications",
         headers=auth(token),

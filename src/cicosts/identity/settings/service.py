@@ -22,7 +22,10 @@ ERASE_AFTER = timedelta(days=30)
 
 def update_user(user: User, changes: UserUpdate) -> None:
     for field in changes.model_fields_set:
-        setattr(user, field, getattr(changes, field))
+        value = getattr(changes, field)
+        if field == "time_zone" and value is None:
+            raise BadRequest(f"{field} cannot be null")
+        setattr(user, field, value)
 
 
 def update_notifications(user: User, changes: NotificationUpdate) -> None:
