@@ -237,10 +237,6 @@ async def insert_trigger(session: AsyncSession, values: dict[str, Any]) -> int |
     return int(found) if found is not None else None
 
 
-async def trigger_of(session: AsyncSession, trigger_id: int) -> AlertTrigger | None:
-    return await session.get(AlertTrigger, trigger_id)
-
-
 # --- jobs ------------------------------------------------------------------------------------------
 
 

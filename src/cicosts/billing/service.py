@@ -23,6 +23,7 @@ from cicosts.billing.schemas import (
 )
 from cicosts.config import Settings
 from cicosts.errors import BadRequest, Conflict
+from cicosts.identity.auth.service import allowed_redirect
 from cicosts.models import Organization, Subscription
 from cicosts.plans.service import grant_plan, tier_of
 from cicosts.worker import queue
@@ -94,20 +95,13 @@ async def subscription_state(session: AsyncSession, org: Organization) -> Subscr
     )
 
 
-def _allowed_return(url: str, settings: Settings) -> bool:
-    return any(
-        url == allowed or (allowed.endswith("/") and url.startswith(allowed))
-        for allowed in settings.redirect_allowlist
-    )
-
-
 def return_url(url: str | None, default_query: str, settings: Settings, field: str) -> str:
     """Where Stripe sends people back: a URL of the dashboard (OAUTH_REDIRECT_ALLOWLIST), never elsewhere."""
     if url is None:
         if not settings.redirect_allowlist:
             raise BadRequest(f"{field}: required, since OAUTH_REDIRECT_ALLOWLIST is empty")
         return settings.redirect_allowlist[0] + default_query
-    if not _allowed_return(url, settings):
+    if not allowed_redirect(url, settings):
         raise BadRequest(f"{field}: {url!r} is not in OAUTH_REDIRECT_ALLOWLIST")
     return url
 

@@ -56,12 +56,6 @@ async def hidden_repository_ids(session: AsyncSession, org: Organization, settin
     return [repo.id for repo in repos[plan.max_repos :]]
 
 
-def capped_days(days: int, org: Organization, settings: Settings) -> int:
-    """Requests beyond the plan's history are capped, not refused."""
-    limit = plan_of(org, settings).max_history_days
-    return min(days, limit) if limit is not None else days
-
-
 async def usage(session: AsyncSession, org: Organization, settings: Settings) -> Usage:
     plan = plan_of(org, settings)
     repos = await repositories_in_order(session, org.id)

@@ -35,7 +35,7 @@ def _code_challenge(verifier: str) -> str:
     return base64.urlsafe_b64encode(digest).rstrip(b"=").decode()
 
 
-def _allowed_redirect(redirect_uri: str, settings: Settings) -> bool:
+def allowed_redirect(redirect_uri: str, settings: Settings) -> bool:
     return any(
         redirect_uri == allowed or (allowed.endswith("/") and redirect_uri.startswith(allowed))
         for allowed in settings.redirect_allowlist
@@ -46,7 +46,7 @@ async def start_login(session: AsyncSession, settings: Settings, redirect_uri: s
     """Remember a single-use state and PKCE verifier; returns GitHub's authorize URL."""
     if not settings.oauth_configured:
         raise ServiceUnavailable("GitHub sign-in is not configured (GITHUB_CLIENT_ID, GITHUB_CLIENT_SECRET)")
-    if not _allowed_redirect(redirect_uri, settings):
+    if not allowed_redirect(redirect_uri, settings):
         raise BadRequest(f"redirect_uri {redirect_uri!r} is not in OAUTH_REDIRECT_ALLOWLIST")
     state, verifier = secrets.token_urlsafe(32), secrets.token_urlsafe(64)
     session.add(
