@@ -1014,3 +1014,25 @@ async def test_a_subscription_stripe_no_longer_knows_counts_as_ended(billing: Bi
         assert deleted.status_code == 204
         await Worker(billing.sessionmaker, billing.settings).run_once()
     assert [job.status for job in await jobs_of(billing, "cancel_subscription")] == ["done"]
+
+
+async def test_an_erased_accounts_own_organization_ends_its_subscription_too(billing: Billing) -> None:
+    async with transaction(billing.sessionmaker) as session:
+        user, solo_org = await ensure_user_with_organization(session, "solo", "solo-shop")
+    token = create_access_token(user.id, billing.settings)
+    solo = Org(solo_org.id, token, token, token, token)
+    await subscribe(billing, solo, sub="sub_solo")
+    deleted = await billing.http.delete("/api/v1/settings/account", headers=billing.headers(token))
+    assert deleted.status_code == 204, deleted.text
+    async with transaction(billing.sessionmaker) as session:  # the 30 days of grace are over
+        await session.execute(update(Job).where(Job.kind == "erase_user").values(run_at=datetime.now(UTC)))
+    worker = Worker(billing.sessionmaker, billing.settings)
+    with respx.mock(assert_all_called=True) as router:
+        cancel = router.delete(f"{STRIPE_API}/v1/subscriptions/sub_solo").mock(
+            return_value=httpx.Response(200, json={"id": "sub_solo", "object": "subscription"})
+        )
+        await worker.run_once()  # erases the account and its organization, queueing the cancellation
+        await worker.run_once()
+    assert cancel.call_count == 1
+    assert [job.status for job in await jobs_of(billing, "cancel_subscription")] == ["done"]
+    assert await subscription_row(billing, solo) is None

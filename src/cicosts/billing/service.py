@@ -151,12 +151,12 @@ async def open_portal(
         )
 
 
-async def end_subscription_with(session: AsyncSession, org: Organization) -> None:
+async def end_subscription_with(session: AsyncSession, org_id: int) -> None:
     """The organization is being deleted: queue its Stripe subscription's cancellation.
 
     Queued in the deleting transaction, so it happens only if the deletion commits; the worker calls Stripe.
     """
-    subscription = await repository.subscription_of_org(session, org.id)
+    subscription = await repository.subscription_of_org(session, org_id)
     if subscription is None or not subscription.stripe_subscription_id or subscription.status in ENDED:
         return
     await queue.enqueue(

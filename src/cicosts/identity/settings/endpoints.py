@@ -116,7 +116,7 @@ async def update_organization(body: OrganizationUpdate, access: SettingsAdmin) -
 @router.delete("/org", status_code=204)
 async def delete_organization(session: Session, access: Owner) -> Response:
     """Deletes the organization and every cost it holds, and ends its paid subscription."""
-    await end_subscription_with(session, access.organization)
+    await end_subscription_with(session, access.organization.id)
     await session.delete(access.organization)
     return Response(status_code=204)
 

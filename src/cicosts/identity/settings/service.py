@@ -8,6 +8,7 @@ from datetime import timedelta
 from sqlalchemy import delete, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from cicosts.billing.service import end_subscription_with
 from cicosts.errors import BadRequest, NotFound
 from cicosts.identity.api_keys.service import revoke_keys_created_by
 from cicosts.identity.auth.service import revoke_user_tokens
@@ -95,6 +96,8 @@ async def erase_user(session: AsyncSession, user_id: int) -> None:
         for org_id in await session.scalars(select(Membership.org_id).where(Membership.user_id == user_id))
         if await _member_count(session, org_id) == 1
     ]
+    for org_id in sole:
+        await end_subscription_with(session, org_id)  # the organization goes, so its paid plan must end too
     if sole:
         await session.execute(delete(Organization).where(Organization.id.in_(sole)))
     await session.delete(user)
