@@ -17,7 +17,8 @@ from fastapi.routing import APIRoute
 
 from cicosts.ci.webhooks.inbox import Inbox
 from cicosts.ci.webhooks.service import MAX_BODY_BYTES, Accepted, parse_delivery, verify_signature
-from cicosts.errors import BadRequest, PayloadTooLarge
+from cicosts.errors import BadRequest
+from cicosts.kit.bodies import read_limited_body
 from cicosts.kit.metrics import DELIVERIES_RECEIVED
 
 
@@ -82,20 +83,6 @@ OPENAPI: dict[str, Any] = {
 }
 
 
-async def read_limited_body(request: Request) -> bytes:
-    declared = request.headers.get("content-length")
-    if declared is not None and declared.isdigit() and int(declared) > MAX_BODY_BYTES:
-        raise PayloadTooLarge("Payload exceeds GitHub's 25 MB limit")
-    chunks: list[bytes] = []
-    size = 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > MAX_BODY_BYTES:
-            raise PayloadTooLarge("Payload exceeds GitHub's 25 MB limit")
-        chunks.append(chunk)
-    return b"".join(chunks)
-
-
 def inbox_of(request: Request) -> Inbox:
     """The app's inbox, created on first use (it belongs to the app's engine and event loop)."""
     state = request.app.state
@@ -108,7 +95,7 @@ def inbox_of(request: Request) -> Inbox:
 @router.post("/github", status_code=202, openapi_extra=OPENAPI)
 async def receive_github_webhook(request: Request) -> JSONResponse:
     headers = request.headers
-    body = await read_limited_body(request)
+    body = await read_limited_body(request, MAX_BODY_BYTES, "Payload exceeds GitHub's 25 MB limit")
     verify_signature(
         request.app.state.settings.github_webhook_secret, body, headers.get("x-hub-signature-256")
     )

@@ -16,6 +16,7 @@ from pydantic_core import from_json
 from cicosts.db import TransactionalRoute
 from cicosts.errors import Forbidden, PayloadTooLarge, Unprocessable
 from cicosts.identity.dependencies import Session
+from cicosts.kit.bodies import read_limited_body
 from cicosts.kit.periods import utc_now
 from cicosts.llm.dependencies import IngestingProject
 from cicosts.llm.events import service
@@ -47,7 +48,8 @@ async def ingest_events(request: Request, session: Session, project: IngestingPr
 
     Invalid events are listed in `rejected` (index and reason) while the valid ones are stored.
     """
-    body = await _read_body(request)
+    too_large = f"The body is over {MAX_BODY_BYTES // 2**20} MB; send smaller batches"
+    body = await read_limited_body(request, MAX_BODY_BYTES, too_large)
     try:
         valid = ValidBatch.model_validate_json(body)
     except ValidationError:
@@ -61,21 +63,6 @@ async def ingest_events(request: Request, session: Session, project: IngestingPr
 def _check_project(project_id: int | str | None, project: LLMProject) -> None:
     if project_id is not None and str(project_id) != str(project.id):
         raise Forbidden(f"This API key ingests for project {project.id}, not {project_id}")
-
-
-async def _read_body(request: Request) -> bytes:
-    too_large = PayloadTooLarge(f"The body is over {MAX_BODY_BYTES // 2**20} MB; send smaller batches")
-    declared = request.headers.get("content-length")
-    if declared is not None and declared.isdigit() and int(declared) > MAX_BODY_BYTES:
-        raise too_large
-    chunks: list[bytes] = []
-    size = 0
-    async for chunk in request.stream():  # a body sent without a length is cut off as soon as it is too large
-        size += len(chunk)
-        if size > MAX_BODY_BYTES:
-            raise too_large
-        chunks.append(chunk)
-    return b"".join(chunks)
 
 
 def _parse(body: bytes) -> BatchIn:

@@ -10,8 +10,8 @@ from __future__ import annotations
 from fastapi import APIRouter, Request, Response
 
 from cicosts.db import TransactionalRoute
-from cicosts.errors import PayloadTooLarge
 from cicosts.identity.dependencies import Session
+from cicosts.kit.bodies import read_limited_body
 from cicosts.kit.periods import utc_now
 from cicosts.llm.dependencies import IngestingProject
 from cicosts.llm.otlp import service
@@ -35,26 +35,11 @@ RESPONSES: dict[int | str, dict[str, str]] = {
 }
 
 
-async def _body(request: Request) -> bytes:
-    """The raw body, refused as soon as it passes the limit rather than after reading it all."""
-    too_large = PayloadTooLarge(f"body: more than {MAX_BODY_BYTES} bytes")
-    declared = request.headers.get("content-length")
-    if declared is not None and declared.isdigit() and int(declared) > MAX_BODY_BYTES:
-        raise too_large
-    chunks: list[bytes] = []
-    size = 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > MAX_BODY_BYTES:
-            raise too_large
-        chunks.append(chunk)
-    return b"".join(chunks)
-
-
 @router.post("/v1/traces", responses=RESPONSES, openapi_extra={"requestBody": BODY})
 async def export_traces(request: Request, session: Session, project: IngestingProject) -> Response:
     form = service.wire_format(request.headers.get("content-type"))
-    body = service.decompressed(await _body(request), request.headers.get("content-encoding"))
+    raw = await read_limited_body(request, MAX_BODY_BYTES, f"body: more than {MAX_BODY_BYTES} bytes")
+    body = service.decompressed(raw, request.headers.get("content-encoding"))
     spans = service.translated(service.decoded(body, form))
     rejections = await service.store(session, project, spans, utc_now())
     service.count(spans, len(rejections))
