@@ -230,6 +230,9 @@ async def test_scope_windows_and_errors(
         ({"range": "2d"}, "range"),
         ({"start": "yesterday"}, "start"),
         ({"start": iso(NOW), "end": iso(NOW - timedelta(hours=1))}, "start"),
+        ({"start": "0001-01-01T00:30:00+01:00"}, "start"),
+        ({"start": "1999-12-31T23:59:59Z"}, "start"),
+        ({"end": "9999-12-31T23:59:59-01:00"}, "end"),
     ):
         bad = await client.http.get("/v1/analytics/overview", params=params, headers=headers)
         assert bad.status_code in (400, 422) and named in bad.json()["detail"], bad.text
@@ -237,6 +240,9 @@ async def test_scope_windows_and_errors(
         "/v1/analytics/timeseries", params={"range": "90d", "granularity": "hour"}, headers=headers
     )
     assert too_fine.status_code == 400 and "granularity" in too_fine.json()["detail"]
+    decades = {"start": "2000-01-01T00:00:00Z", "granularity": "day"}
+    too_many_days = await client.http.get("/v1/analytics/timeseries", params=decades, headers=headers)
+    assert too_many_days.status_code == 400 and "granularity" in too_many_days.json()["detail"]
     assert (await client.http.get("/v1/analytics/by/planet", headers=headers)).status_code == 422
 
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from zoneinfo import ZoneInfo
 
@@ -11,7 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from cicosts.errors import BadRequest
 from cicosts.kit.money import nanos_to_json_usd
-from cicosts.kit.periods import Period, as_utc, floor_hour, local_dates, local_midnight, zone
+from cicosts.kit.periods import Period, floor_hour, local_dates, local_midnight, utc_instant, zone
 from cicosts.llm.analytics import repository
 from cicosts.llm.analytics.repository import HOUR, Sums
 from cicosts.llm.analytics.schemas import (
@@ -33,6 +33,9 @@ from cicosts.llm.analytics.schemas import (
 from cicosts.llm.dependencies import LLMScope
 
 MAX_HOURLY_POINTS = 24 * 31
+MAX_DAILY_POINTS = 366 * 10
+# Far before any LLM call and far after now, and far from datetime's own limits (year 1, year 9999).
+EARLIEST, LATEST = datetime(2000, 1, 1, tzinfo=UTC), datetime(2100, 1, 1, tzinfo=UTC)
 
 
 class Range(StrEnum):
@@ -54,11 +57,21 @@ RANGE_LENGTHS = {
 
 def window(span: Range, start: datetime | None, end: datetime | None, now: datetime) -> Period:
     """`start`/`end` when given (naive values are UTC), else the last `span` up to now."""
-    end = as_utc(end) if end is not None else now
-    start = as_utc(start) if start is not None else end - RANGE_LENGTHS[span]
+    end = _instant("end", end) if end is not None else now
+    start = _instant("start", start) if start is not None else end - RANGE_LENGTHS[span]
     if start >= end:
         raise BadRequest(f"start: {start.isoformat()} is not before end {end.isoformat()}")
     return Period(start, end)
+
+
+def _instant(name: str, value: datetime) -> datetime:
+    try:
+        moment = utc_instant(value)
+    except ValueError:
+        moment = None
+    if moment is None or not EARLIEST <= moment < LATEST:
+        raise BadRequest(f"{name}: {value.isoformat()} is outside {EARLIEST:%Y} to {LATEST:%Y}")
+    return moment
 
 
 def _percent(part: int, whole: int) -> float | None:
@@ -146,7 +159,10 @@ async def by_dimension(
 
 def _bucket_starts(period: Period, granularity: TimeGranularity, tz: ZoneInfo) -> list[datetime]:
     if granularity is TimeGranularity.DAY:
-        return [local_midnight(day, tz) for day in local_dates(period, tz)]
+        days = local_dates(period, tz)
+        if len(days) > MAX_DAILY_POINTS:
+            raise BadRequest(f"granularity: day allows at most {MAX_DAILY_POINTS} points; ask for fewer days")
+        return [local_midnight(day, tz) for day in days]
     first = floor_hour(period.start)
     count = int((period.end - first) / HOUR) + (1 if (period.end - first) % HOUR else 0)
     if count > MAX_HOURLY_POINTS:
