@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 
+import httpx
 import pytest
 from sqlalchemy import update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from cicosts.app import create_app
 from cicosts.ci.dashboard import service
 from cicosts.ci.dashboard.repository import Scope
 from cicosts.config import Settings
@@ -252,3 +255,44 @@ async def test_dashboard_reads_no_other_organizations_costs(
     assert body["total_cost"] == 0.06
     listing = (await client.get("/api/v1/dashboard/workflows", token, org_id=org_id)).json()
     assert "other/secret" not in listing["repositories"]
+
+
+@pytest.fixture
+async def billed(settings: Settings) -> AsyncIterator[httpx.AsyncClient]:
+    """The app as a hosted install runs it: plans apply (the free plan shows three repositories)."""
+    app = create_app(settings.model_copy(update={"billing_enabled": True}))
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as http:
+        yield http
+    await app.state.http.aclose()
+    await app.state.rate_limiter.close()
+    await app.state.engine.dispose()
+
+
+async def test_a_run_in_a_repository_the_plan_hides_is_not_found(
+    client: TestClient, acme: tuple[str, int], worker: Worker, billed: httpx.AsyncClient
+) -> None:
+    when = datetime.now(UTC).replace(microsecond=0) - timedelta(days=1)
+    for name, repo_id in (("web", 503), ("hidden", 504)):  # the third repository tracked, and the fourth
+        repo = repository(name, private=True, repo_id=repo_id, owner=OWNER)
+        await ship_run(client, repo=repo, workflow="CI", created=when, jobs=[(60, ["ubuntu-latest"])])
+    await worker.drain()
+    token, org_id = acme
+    recent = (await client.get("/api/v1/dashboard/recent-runs", token, org_id=org_id, limit=10)).json()
+    run_ids = {r["repo"]: r["id"] for r in recent}
+    headers = {"Authorization": f"Bearer {token}"}
+
+    async def run(run_id: int) -> httpx.Response:
+        return await billed.get(
+            f"/api/v1/dashboard/runs/{run_id}", params={"org_id": org_id}, headers=headers
+        )
+
+    shown = await run(run_ids["acme/web"])
+    assert shown.status_code == 200 and shown.json()["repo"] == "acme/web"
+    hidden, unknown = await run(run_ids["acme/hidden"]), await run(999_999)
+    assert (hidden.status_code, unknown.status_code) == (404, 404)
+    assert hidden.json() == {"detail": f"Run {run_ids['acme/hidden']} not found"}
+    listed = await billed.get("/api/v1/dashboard/recent-runs", params={"org_id": org_id}, headers=headers)
+    assert "acme/hidden" not in {r["repo"] for r in listed.json()}
+    unlimited = await client.get(f"/api/v1/dashboard/runs/{run_ids['acme/hidden']}", token, org_id=org_id)
+    assert unlimited.status_code == 200  # self-hosted installs hide nothing

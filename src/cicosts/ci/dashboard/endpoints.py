@@ -62,7 +62,7 @@ async def dashboard_recent_runs(
 @router.get("/runs/{run_id}")
 async def dashboard_run(session: Session, view: View, run_id: int) -> RunDetail:
     """One run with its jobs and what each attempt cost (re-runs bill every attempt)."""
-    return await service.run_detail(session, view.org, run_id)
+    return await service.run_detail(session, view, run_id)
 
 
 @router.get("/workflows")

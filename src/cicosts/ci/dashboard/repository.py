@@ -262,20 +262,25 @@ async def active_workflow_totals(
 
 
 async def run_with_jobs(
-    session: AsyncSession, org_id: int, run_id: int
+    session: AsyncSession, scope: Scope, run_id: int
 ) -> tuple[WorkflowRun, str, list[WorkflowJob]] | None:
+    """The run with its jobs; None when it is another organization's or in a repository the plan hides."""
     found = (
         await session.execute(
             select(WorkflowRun, Repository.full_name)
             .join(Repository, Repository.id == WorkflowRun.repository_id)
-            .where(WorkflowRun.org_id == org_id, WorkflowRun.id == run_id)
+            .where(
+                WorkflowRun.org_id == scope.org_id,
+                WorkflowRun.id == run_id,
+                scope.visible(WorkflowRun.repository_id),
+            )
         )
     ).first()
     if found is None:
         return None
     jobs = await session.scalars(
         select(WorkflowJob)
-        .where(WorkflowJob.org_id == org_id, WorkflowJob.run_id == run_id)
+        .where(WorkflowJob.org_id == scope.org_id, WorkflowJob.run_id == run_id)
         .order_by(WorkflowJob.run_attempt, WorkflowJob.id)
     )
     return found[0], found[1], list(jobs)

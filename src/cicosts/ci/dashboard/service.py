@@ -261,8 +261,9 @@ def _run_job(job: WorkflowJob) -> RunJob:
     )
 
 
-async def run_detail(session: AsyncSession, org: Organization, run_id: int) -> RunDetail:
-    found = await repository.run_with_jobs(session, org.id, run_id)
+async def run_detail(session: AsyncSession, view: DashboardView, run_id: int) -> RunDetail:
+    """A run in a repository the plan hides is not found, like an unknown one."""
+    found = await repository.run_with_jobs(session, view.scope, run_id)
     if found is None:
         raise NotFound(f"Run {run_id} not found")
     run, repo_name, jobs = found
