@@ -30,7 +30,7 @@ from cicosts.identity.api_keys.service import create_api_key
 from cicosts.identity.service import ensure_user_with_organization
 from cicosts.kit.date_range import DateRange
 from cicosts.kit.periods import local_today, utc_now
-from cicosts.models import Organization
+from cicosts.models import Organization, Repository
 from cicosts.worker.runner import Worker
 from tests.helpers import TestClient, account, at, job_event, member_token, next_id, repository, run_event
 
@@ -252,6 +252,30 @@ async def test_breakdowns_by_repository_workflow_and_runner(
     assert (runners["total_cost"], runners["public_repository_savings"]) == (0.37, 0.018)
 
 
+async def test_a_repository_recreated_under_the_same_name_counts_once_by_runner(
+    client: TestClient, acme: tuple[str, int], sessionmaker: async_sessionmaker[AsyncSession]
+) -> None:
+    token, org_id = acme
+    span = {"start_date": "2026-03-09", "end_date": "2026-03-22"}
+    before = data(await client.get("/v1/costs/by-runner", token, **span))
+    async with transaction(sessionmaker) as session:
+        for full_name, private in (("acme/api", True), ("acme/sdk", False)):
+            name = full_name.split("/")[1]
+            session.add(
+                Repository(
+                    github_repository_id=next_id(),
+                    org_id=org_id,
+                    name=name,
+                    full_name=full_name,
+                    private=private,
+                    installed=False,
+                )
+            )
+    after = data(await client.get("/v1/costs/by-runner", token, **span))
+    assert after == before
+    assert (after["total_cost"], after["public_repository_savings"]) == (0.37, 0.018)
+
+
 async def test_workflows_list_and_detail(client: TestClient, acme: tuple[str, int]) -> None:
     token, _ = acme
     span = {"start_date": "2026-03-09", "end_date": "2026-03-22"}
@@ -304,6 +328,33 @@ async def test_bad_parameters_are_refused_naming_them(
     response = await client.get(path, token, **params)
     assert response.status_code == status, response.text
     assert named in response.json()["detail"]
+
+
+@pytest.mark.parametrize(
+    "path", ["/v1/costs", "/v1/costs/by-runner", "/v1/costs/export", "/v1/cloud/costs/timeseries"]
+)
+@pytest.mark.parametrize(
+    ("params", "named"),
+    [
+        ({"start_date": "2026-03-01", "end_date": "9999-12-31"}, "end_date"),
+        ({"start_date": "0001-01-01", "end_date": "2026-03-15"}, "start_date"),
+        ({"start_date": "0001-01-01", "end_date": "9999-12-31"}, "end_date"),
+    ],
+)
+async def test_days_far_off_are_refused_naming_them(
+    client: TestClient,
+    acme: tuple[str, int],
+    sessionmaker: async_sessionmaker[AsyncSession],
+    path: str,
+    params: dict[str, str],
+    named: str,
+) -> None:
+    """East of UTC, local midnight on 0001-01-01 is before datetime.min; 9999-12-31 has no next day."""
+    token, org_id = acme
+    await move_to(sessionmaker, org_id, "Asia/Tokyo")
+    response = await client.get(path, token, **params)
+    assert response.status_code == 400, response.text
+    assert response.json()["detail"].startswith(named)
 
 
 async def test_a_year_by_week_is_fine_where_by_day_is_too_long(

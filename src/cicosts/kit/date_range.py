@@ -10,6 +10,12 @@ from cicosts.errors import BadRequest
 from cicosts.kit.envelope import CappedRange
 from cicosts.kit.periods import Period, local_midnight
 
+# The days a range may name. Nothing CICosts tracks is older than 2000 (GitHub Actions began in 2018), and a
+# day near date.min or date.max overflows when turned into a local midnight or a day past the end (a 500),
+# while an absurd span would build millions of daily buckets; so days outside these are refused with a 400.
+EARLIEST_DAY = date(2000, 1, 1)
+LATEST_DAY = date(2100, 1, 1)
+
 
 @dataclass(frozen=True)
 class DateRange:
@@ -40,6 +46,9 @@ def date_range(
     max_history_days: int | None,
 ) -> DateRange:
     """The range asked for, defaulting to the last `default_days` days, capped to the plan's history."""
+    for name, day in (("end_date", end), ("start_date", start)):
+        if day is not None and not EARLIEST_DAY <= day <= LATEST_DAY:
+            raise BadRequest(f"{name}: {day} is outside {EARLIEST_DAY} to {LATEST_DAY}")
     end = end or today
     start = start or end - timedelta(days=default_days - 1)
     if start > end:

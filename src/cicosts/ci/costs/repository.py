@@ -128,8 +128,16 @@ async def by_workflow(
 
 
 async def by_runner(session: AsyncSession, scope: Scope, period: Period) -> list[Any]:
-    """Per runner SKU, from the ledger; public repositories' list cost minus what they were billed."""
-    public = Repository.private.is_(False)
+    """Per runner SKU, from the ledger; public repositories' list cost minus what they were billed.
+
+    A ledger row names its repository by full name, which is not unique (a repository deleted and created
+    again has two rows), so repositories are looked up with EXISTS rather than joined: a join would count
+    the row once per repository of that name.
+    """
+    same_name = and_(
+        Repository.org_id == LedgerHourly.org_id, Repository.full_name == LedgerHourly.sub_account
+    )
+    public = select(Repository.id).where(same_name, Repository.private.is_(False)).exists()
     saved = LedgerHourly.list_nanos - LedgerHourly.billed_nanos
     statement = (
         select(
@@ -141,10 +149,6 @@ async def by_runner(session: AsyncSession, scope: Scope, period: Period) -> list
             func.sum(LedgerHourly.unpriced_count).label("unpriced"),
             func.sum(case((public, saved), else_=0)).label("public_saved"),
         )
-        .outerjoin(
-            Repository,
-            and_(Repository.org_id == LedgerHourly.org_id, Repository.full_name == LedgerHourly.sub_account),
-        )
         .where(
             LedgerHourly.org_id == scope.org_id,
             LedgerHourly.source == "ci",
@@ -155,7 +159,8 @@ async def by_runner(session: AsyncSession, scope: Scope, period: Period) -> list
         .order_by(func.sum(LedgerHourly.billed_nanos).desc(), LedgerHourly.sku)
     )
     if scope.hidden_repository_ids:
-        statement = statement.where(
-            or_(Repository.id.is_(None), Repository.id.not_in(scope.hidden_repository_ids))
-        )
+        # Shown unless every repository of that name is hidden (rows naming no repository are shown).
+        named = select(Repository.id).where(same_name).exists()
+        visible = select(Repository.id).where(same_name, scope.visible(Repository.id)).exists()
+        statement = statement.where(or_(~named, visible))
     return list((await session.execute(statement)).all())
