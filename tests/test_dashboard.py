@@ -296,3 +296,20 @@ async def test_a_run_in_a_repository_the_plan_hides_is_not_found(
     assert "acme/hidden" not in {r["repo"] for r in listed.json()}
     unlimited = await client.get(f"/api/v1/dashboard/runs/{run_ids['acme/hidden']}", token, org_id=org_id)
     assert unlimited.status_code == 200  # self-hosted installs hide nothing
+
+
+async def test_ids_beyond_any_stored_one_are_refused_naming_them(
+    client: TestClient, acme: tuple[str, int]
+) -> None:
+    """Ids are BIGINT: a larger number names nothing, and the database driver cannot even bind it."""
+    token, org_id = acme
+    huge = 2**64
+    for path, params, named in (
+        ("/api/v1/dashboard/summary", {"org_id": huge}, "org_id"),
+        (f"/api/v1/dashboard/runs/{huge}", {"org_id": org_id}, "run_id"),
+        (f"/api/v1/alerts/{huge}", {"org_id": org_id}, "alert_id"),
+        (f"/v1/projects/{huge}", {}, "project_id"),
+    ):
+        response = await client.get(path, token, **params)
+        assert response.status_code == 422, (path, response.text)
+        assert named in response.json()["detail"], (path, response.text)

@@ -22,13 +22,14 @@ from cicosts.alerts.schemas import (
 from cicosts.db import TransactionalRoute
 from cicosts.identity.dependencies import OrgAccess, OrgReader, Session, get_settings_from_app, require
 from cicosts.identity.permissions import Permission, role_allows
+from cicosts.kit.ids import MAX_ID, PathId
 from cicosts.kit.periods import utc_now
 from cicosts.notify import log
 
 router = APIRouter(prefix="/api/v1/alerts", tags=["alerts"], route_class=TransactionalRoute)
 AlertManager = Annotated[OrgAccess, require(Permission.MANAGE_ALERTS)]
 Limit = Annotated[int, Query(ge=1, le=500, description="Most rows to return")]
-Offset = Annotated[int, Query(ge=0, description="Rows to skip")]
+Offset = Annotated[int, Query(ge=0, le=MAX_ID, description="Rows to skip")]
 ERRORS: dict[int | str, dict[str, str]] = {
     401: {"description": "No or invalid credentials"},
     403: {"description": "Not a member of the organization, or a role that may not do this"},
@@ -70,7 +71,7 @@ async def create_alert(
 
 
 @router.get("/{alert_id}", responses=ERRORS)
-async def get_alert(alert_id: int, session: Session, access: OrgReader) -> AlertOut:
+async def get_alert(alert_id: PathId, session: Session, access: OrgReader) -> AlertOut:
     alert = await service.get_alert(session, access.organization.id, alert_id)
     [shown] = await service.alerts_out(session, [alert], show_secrets=_may_manage(access))
     return shown
@@ -78,7 +79,7 @@ async def get_alert(alert_id: int, session: Session, access: OrgReader) -> Alert
 
 @router.put("/{alert_id}", responses=ERRORS)
 async def update_alert(
-    alert_id: int, request: Request, session: Session, access: AlertManager, body: AlertUpdate
+    alert_id: PathId, request: Request, session: Session, access: AlertManager, body: AlertUpdate
 ) -> AlertOut:
     """Change the fields given; the others stay as they are."""
     alert = await service.update_alert(
@@ -89,14 +90,14 @@ async def update_alert(
 
 
 @router.delete("/{alert_id}", status_code=204, responses=ERRORS)
-async def delete_alert(alert_id: int, session: Session, access: AlertManager) -> Response:
+async def delete_alert(alert_id: PathId, session: Session, access: AlertManager) -> Response:
     await service.delete_alert(session, access.organization.id, alert_id)
     return Response(status_code=204)
 
 
 @router.get("/{alert_id}/triggers", responses=ERRORS)
 async def list_triggers(
-    alert_id: int, session: Session, access: OrgReader, limit: Limit = 50, offset: Offset = 0
+    alert_id: PathId, session: Session, access: OrgReader, limit: Limit = 50, offset: Offset = 0
 ) -> TriggerList:
     """The alert's triggers, newest first."""
     alert = await service.get_alert(session, access.organization.id, alert_id)
@@ -105,7 +106,9 @@ async def list_triggers(
 
 
 @router.post("/{alert_id}/check", responses=ERRORS)
-async def check_alert(alert_id: int, request: Request, session: Session, access: AlertManager) -> CheckResult:
+async def check_alert(
+    alert_id: PathId, request: Request, session: Session, access: AlertManager
+) -> CheckResult:
     """Evaluate the alert now.
 
     A crossing not yet recorded for its period (and level) is recorded as a trigger and its notifications
@@ -117,7 +120,7 @@ async def check_alert(alert_id: int, request: Request, session: Session, access:
 
 @router.get("/{alert_id}/deliveries", responses=ERRORS)
 async def list_deliveries(
-    alert_id: int, session: Session, access: OrgReader, limit: Limit = 50, offset: Offset = 0
+    alert_id: PathId, session: Session, access: OrgReader, limit: Limit = 50, offset: Offset = 0
 ) -> DeliveryList:
     """Every attempt to deliver the alert's notifications (email, Slack, webhook), newest first.
 
@@ -131,7 +134,7 @@ async def list_deliveries(
 
 
 @router.post("/{alert_id}/webhook-secret", responses=ERRORS)
-async def rotate_webhook_secret(alert_id: int, session: Session, access: AlertManager) -> WebhookSecret:
+async def rotate_webhook_secret(alert_id: PathId, session: Session, access: AlertManager) -> WebhookSecret:
     """Replace the alert's webhook signing secret; webhooks are signed with the new one from now on."""
     alert = await service.rotate_secret(session, access.organization.id, alert_id)
     return WebhookSecret(alert_id=alert.id, webhook_secret=alert.webhook_secret)

@@ -24,6 +24,7 @@ from cicosts.identity.dependencies import (
     get_settings_from_app,
 )
 from cicosts.identity.permissions import Permission
+from cicosts.kit.ids import MAX_ID
 
 BILLING_DISABLED = (
     "Billing is not enabled on this server (BILLING_ENABLED=false): a self-hosted install has no plans to buy"
@@ -60,7 +61,7 @@ def billing_access(permission: Permission) -> Any:
         session: Session,
         principal: Annotated[Principal, Depends(authenticate)],
         org_id: Annotated[
-            int | None, Query(ge=1, description="Organization id (or `org_id` in the body)")
+            int | None, Query(ge=1, le=MAX_ID, description="Organization id (or `org_id` in the body)")
         ] = None,
     ) -> OrgAccess:
         in_body = await _org_id_in_body(request)

@@ -6,6 +6,8 @@ from datetime import datetime
 
 from pydantic import BaseModel, Field
 
+from cicosts.kit.ids import MAX_ID
+
 
 class PlanPrices(BaseModel):
     monthly: str | None = Field(description="Stripe price id of the monthly subscription (null: not offered)")
@@ -30,7 +32,7 @@ class SubscriptionState(BaseModel):
 
 
 class CheckoutRequest(BaseModel):
-    org_id: int | None = Field(default=None, ge=1, description="Optional when `?org_id=` names it")
+    org_id: int | None = Field(default=None, ge=1, le=MAX_ID, description="Optional when `?org_id=` names it")
     price_id: str = Field(min_length=1, max_length=255, description="One of GET /api/v1/billing/prices")
     success_url: str | None = Field(
         default=None,
@@ -45,7 +47,7 @@ class CheckoutSession(BaseModel):
 
 
 class PortalRequest(BaseModel):
-    org_id: int | None = Field(default=None, ge=1, description="Optional when `?org_id=` names it")
+    org_id: int | None = Field(default=None, ge=1, le=MAX_ID, description="Optional when `?org_id=` names it")
     return_url: str | None = Field(default=None, max_length=2000)
 
 

@@ -22,6 +22,7 @@ from cicosts.identity import repository
 from cicosts.identity.api_keys.service import API_KEY_PREFIX, verify_api_key
 from cicosts.identity.permissions import Permission, role_allows, scopes_allow
 from cicosts.identity.tokens import user_id_from_access_token
+from cicosts.kit.ids import MAX_ID
 from cicosts.kit.rate_limit import RateLimiter
 from cicosts.models import ApiKey, Membership, Organization, User
 from cicosts.plans.plans import best_tier, plan_named
@@ -117,7 +118,7 @@ def require(permission: Permission, *, api_keys: bool = False) -> Any:
     async def org_access(
         session: Session,
         principal: Annotated[Principal, Depends(authenticate)],
-        org_id: Annotated[int, Query(ge=1, description="Organization id")],
+        org_id: Annotated[int, Query(ge=1, le=MAX_ID, description="Organization id")],
     ) -> OrgAccess:
         user_id = principal.user.id if principal.user is not None else None
         organization, membership = await repository.organization_and_membership(session, org_id, user_id)

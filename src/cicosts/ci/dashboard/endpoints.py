@@ -19,6 +19,7 @@ from cicosts.ci.dashboard.schemas import (
 )
 from cicosts.db import TransactionalRoute
 from cicosts.identity.dependencies import OrgReader, Session, get_settings_from_app
+from cicosts.kit.ids import MAX_PAGE, PathId
 from cicosts.kit.periods import utc_now
 
 router = APIRouter(prefix="/api/v1/dashboard", tags=["dashboard"], route_class=TransactionalRoute)
@@ -60,7 +61,7 @@ async def dashboard_recent_runs(
 
 
 @router.get("/runs/{run_id}")
-async def dashboard_run(session: Session, view: View, run_id: int) -> RunDetail:
+async def dashboard_run(session: Session, view: View, run_id: PathId) -> RunDetail:
     """One run with its jobs and what each attempt cost (re-runs bill every attempt)."""
     return await service.run_detail(session, view, run_id)
 
@@ -75,7 +76,7 @@ async def dashboard_workflows(
     search: Annotated[str | None, Query(max_length=255)] = None,
     sort_by: service.SortField = "cost",
     sort_order: service.SortOrder = "desc",
-    page: Annotated[int, Query(ge=1)] = 1,
+    page: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 1,
     per_page: Annotated[int, Query(ge=1, le=100)] = 20,
 ) -> WorkflowList:
     return await service.workflows(

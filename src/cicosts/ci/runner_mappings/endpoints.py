@@ -11,6 +11,7 @@ from cicosts.ci.runner_mappings.schemas import RunnerMappingIn, RunnerMappingOut
 from cicosts.db import TransactionalRoute
 from cicosts.identity.dependencies import OrgAccess, OrgReader, Session, require
 from cicosts.identity.permissions import Permission
+from cicosts.kit.ids import PathId
 from cicosts.kit.money import nanos_to_decimal
 from cicosts.models import RunnerMapping
 
@@ -54,7 +55,7 @@ async def create_runner_mapping(
 
 @router.put("/{mapping_id}")
 async def update_runner_mapping(
-    mapping_id: int, body: RunnerMappingIn, session: Session, access: RunnerAdmin, reprice: Reprice = False
+    mapping_id: PathId, body: RunnerMappingIn, session: Session, access: RunnerAdmin, reprice: Reprice = False
 ) -> RunnerMappingSaved:
     mapping = await service.update_mapping(session, access.organization.id, mapping_id, body)
     return await _saved(session, mapping, reprice)
@@ -62,7 +63,7 @@ async def update_runner_mapping(
 
 @router.delete("/{mapping_id}", status_code=204)
 async def delete_runner_mapping(
-    mapping_id: int, session: Session, access: RunnerAdmin, reprice: Reprice = False
+    mapping_id: PathId, session: Session, access: RunnerAdmin, reprice: Reprice = False
 ) -> Response:
     await service.delete_mapping(session, access.organization.id, mapping_id)
     if reprice:

@@ -26,6 +26,7 @@ from cicosts.cloud.dependencies import Selected
 from cicosts.db import TransactionalRoute
 from cicosts.identity.dependencies import Session
 from cicosts.kit.envelope import Envelope, envelope
+from cicosts.kit.ids import MAX_PAGE
 
 router = APIRouter(prefix="/v1/cloud/costs", tags=["cloud"], route_class=TransactionalRoute)
 entries_router = APIRouter(tags=["cloud"], route_class=TransactionalRoute)
@@ -49,7 +50,7 @@ async def cost_entries(
     service_name: Annotated[str | None, Query(alias="service", min_length=1, max_length=255)] = None,
     region: Name = None,
     provider: Name = None,
-    page: Annotated[int, Query(ge=1)] = 1,
+    page: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 1,
     per_page: Annotated[int, Query(ge=1, le=1000)] = 100,
 ) -> list[CostEntry]:
     """Cost entries (FOCUS rows), latest charge day first, each in its billing currency."""

@@ -15,6 +15,7 @@ from cicosts.db import TransactionalRoute
 from cicosts.errors import NotFound, PayloadTooLarge, Unprocessable
 from cicosts.identity.dependencies import Session, get_settings_from_app
 from cicosts.kit.envelope import Envelope, envelope
+from cicosts.kit.ids import MAX_ID
 
 router = APIRouter(prefix="/v1/cloud/imports", tags=["cloud"], route_class=TransactionalRoute)
 MAX_FILES = 50
@@ -47,7 +48,7 @@ UPLOAD_BODY: dict[str, Any] = {
         },
     }
 }
-ImportId = Annotated[int, Path(ge=1, description="Import id")]
+ImportId = Annotated[int, Path(ge=1, le=MAX_ID, description="Import id")]
 
 
 @router.post("", status_code=202, responses=ERRORS, openapi_extra=UPLOAD_BODY)

@@ -11,6 +11,7 @@ from cicosts.identity.api_keys import service
 from cicosts.identity.api_keys.schemas import ApiKeyCreate, ApiKeyCreated, ApiKeyOut
 from cicosts.identity.dependencies import OrgAccess, Session, require
 from cicosts.identity.permissions import Permission
+from cicosts.kit.ids import PathId
 from cicosts.models import ApiKey
 
 router = APIRouter(prefix="/api/v1/settings/api-keys", tags=["settings"], route_class=TransactionalRoute)
@@ -41,6 +42,6 @@ async def list_api_keys(session: Session, access: KeyAdmin) -> list[ApiKeyOut]:
 
 
 @router.delete("/{key_id}", status_code=204)
-async def revoke_api_key(key_id: int, session: Session, access: KeyAdmin) -> Response:
+async def revoke_api_key(key_id: PathId, session: Session, access: KeyAdmin) -> Response:
     await service.revoke_api_key(session, access.organization.id, key_id)
     return Response(status_code=204)

@@ -7,11 +7,15 @@ from typing import Literal
 
 from pydantic import BaseModel, Field
 
+from cicosts.kit.ids import MAX_ID
+
 
 class ApiKeyCreate(BaseModel):
     name: str = Field(min_length=1, max_length=100)
     scopes: list[Literal["read", "ingest"]] = Field(default=["read"], min_length=1)
-    project_id: int | None = Field(default=None, ge=1, description="Bind the key to one LLM project")
+    project_id: int | None = Field(
+        default=None, ge=1, le=MAX_ID, description="Bind the key to one LLM project"
+    )
 
 
 class ApiKeyOut(BaseModel):

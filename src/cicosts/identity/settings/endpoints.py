@@ -24,6 +24,7 @@ from cicosts.identity.settings.schemas import (
     UserSettings,
     UserUpdate,
 )
+from cicosts.kit.ids import PathId
 from cicosts.models import Organization, User
 from cicosts.plans.service import tier_of
 
@@ -90,7 +91,7 @@ async def my_organizations(user: CurrentUser, session: Session) -> list[MyOrgani
 
 
 @router.post("/organizations/{org_id}/leave", status_code=204)
-async def leave_organization(org_id: int, user: CurrentUser, session: Session) -> Response:
+async def leave_organization(org_id: PathId, user: CurrentUser, session: Session) -> Response:
     await service.leave_organization(session, user, org_id)
     return Response(status_code=204)
 
@@ -138,13 +139,13 @@ async def list_members(session: Session, access: OrgReader) -> list[Member]:
 
 @router.patch("/members/{user_id}", status_code=204)
 async def change_member_role(
-    user_id: int, body: MemberUpdate, session: Session, access: MembersAdmin
+    user_id: PathId, body: MemberUpdate, session: Session, access: MembersAdmin
 ) -> Response:
     await service.change_role(session, access.organization.id, user_id, body.role)
     return Response(status_code=204)
 
 
 @router.delete("/members/{user_id}", status_code=204)
-async def remove_member(user_id: int, session: Session, access: MembersAdmin) -> Response:
+async def remove_member(user_id: PathId, session: Session, access: MembersAdmin) -> Response:
     await service.remove_member(session, access.organization.id, user_id)
     return Response(status_code=204)

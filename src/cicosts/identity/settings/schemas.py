@@ -7,6 +7,7 @@ from typing import Literal
 
 from pydantic import BaseModel, EmailStr, Field, field_validator
 
+from cicosts.kit.ids import MAX_ID
 from cicosts.kit.periods import zone
 
 
@@ -82,4 +83,4 @@ class MemberUpdate(BaseModel):
 
 
 class OwnershipTransfer(BaseModel):
-    user_id: int = Field(ge=1)
+    user_id: int = Field(ge=1, le=MAX_ID)

@@ -21,6 +21,7 @@ from pydantic import (
     field_validator,
 )
 
+from cicosts.kit.ids import MAX_ID
 from cicosts.kit.money import NANOS_PER_USD
 from cicosts.kit.periods import utc_instant
 
@@ -41,7 +42,7 @@ class CustomPriceCreate(BaseModel):
 
     model: ModelName
     provider: ProviderName | None = Field(default=None, description="Only calls reported with this provider")
-    project_id: int | None = Field(default=None, ge=1, description="Only this project's calls")
+    project_id: int | None = Field(default=None, ge=1, le=MAX_ID, description="Only this project's calls")
     input: UsdPerMTok
     output: UsdPerMTok
     cache_read: UsdPerMTok | None = Field(default=None, description="Default: the input rate")

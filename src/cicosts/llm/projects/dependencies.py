@@ -15,11 +15,12 @@ from cicosts.errors import BadRequest, Forbidden, NotFound
 from cicosts.identity import repository as identity
 from cicosts.identity.dependencies import Principal, Session, authenticate, authorized
 from cicosts.identity.permissions import Permission
+from cicosts.kit.ids import MAX_ID
 from cicosts.llm.projects.service import Listing, ProjectAccess
 from cicosts.models import LLMProject, Organization, User
 
 Caller = Annotated[Principal, Depends(authenticate)]
-ProjectId = Annotated[int, Path(ge=1, description="Project id")]
+ProjectId = Annotated[int, Path(ge=1, le=MAX_ID, description="Project id")]
 
 
 async def project_access(
@@ -103,7 +104,9 @@ async def creating_in(session: Session, principal: Principal, org_id: int | None
 async def listing(
     session: Session,
     principal: Caller,
-    org_id: Annotated[int | None, Query(ge=1, description="Only this organization's projects")] = None,
+    org_id: Annotated[
+        int | None, Query(ge=1, le=MAX_ID, description="Only this organization's projects")
+    ] = None,
 ) -> Listing:
     key = principal.api_key
     if key is not None and key.project_id is not None:

@@ -7,6 +7,8 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, Field, StringConstraints, field_validator
 
+from cicosts.kit.ids import MAX_ID
+
 ProjectName = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
 Description = Annotated[str, StringConstraints(strip_whitespace=True, max_length=2000)]
 
@@ -15,7 +17,7 @@ class ProjectCreate(BaseModel):
     name: ProjectName
     description: Description | None = None
     org_id: int | None = Field(
-        default=None, ge=1, description="Organization id (default: your personal organization)"
+        default=None, ge=1, le=MAX_ID, description="Organization id (default: your personal organization)"
     )
 
 
