@@ -256,6 +256,12 @@ async def test_one_models_price_says_where_it_comes_from(
     unknown = await client.get("/v1/pricing/no-such-model-anywhere", acme.tokens["viewer"])
     assert unknown.status_code == 404 and unknown.json()["detail"].startswith("model: ")
 
+    # Named in another case, accents included, as the price book matches names.
+    accented = await priced(client, acme.tokens["owner"], model="Modèle-Été", input=2, output=4)
+    folded = (await client.get("/v1/pricing/modèle-été", acme.read_key)).json()
+    assert (folded["matched_to"], folded["input_mtok"]) == ("Modèle-Été", "2")
+    assert [p["id"] for p in folded["custom_prices"]] == [accented["id"]]
+
 
 # --- who may ----------------------------------------------------------------------------------------------
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import func, or_, select
+from sqlalchemy import or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from cicosts.models import LLMCustomPrice, LLMProject
@@ -29,14 +29,18 @@ async def custom_prices(
 async def custom_prices_for_model(
     session: AsyncSession, org_id: int, project_id: int | None, model: str
 ) -> list[LLMCustomPrice]:
-    """Prices set for `model` (named in any case, as the price book matches them)."""
+    """Prices set for `model` (named in any case, as the price book matches them).
+
+    Compared in Python: SQLite's lower() folds ASCII only, so "É" and "é" would differ there but not in the
+    price book. An organization has few custom prices.
+    """
     statement = (
         select(LLMCustomPrice)
         .where(LLMCustomPrice.org_id == org_id, _applying_to(project_id))
-        .where(func.lower(LLMCustomPrice.model) == model.lower())
         .order_by(LLMCustomPrice.effective_from, LLMCustomPrice.id)
     )
-    return list(await session.scalars(statement))
+    wanted = model.lower()
+    return [row for row in await session.scalars(statement) if row.model.lower() == wanted]
 
 
 def _applying_to(project_id: int | None) -> Any:
