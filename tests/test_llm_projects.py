@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -187,6 +188,20 @@ async def test_a_name_is_unique_within_an_organization(client: TestClient, acme:
     assert taken.status_code == 409 and taken.json()["detail"].startswith("name: ")
     # Another organization may use it.
     assert (await create(client, acme.tokens["outsider"], "chatbot")).status_code == 201
+
+
+async def test_projects_created_at_once_under_one_name_leave_one(
+    client: TestClient, acme: Acme, sessionmaker: async_sessionmaker[AsyncSession]
+) -> None:
+    """Both requests may pass the check before either writes: the database keeps the name unique."""
+    roles = ("owner", "admin", "owner")
+    answers = await asyncio.gather(
+        *(create(client, acme.tokens[role], "twin", org_id=acme.org_id) for role in roles)
+    )
+    assert sorted(answer.status_code for answer in answers) == [201, 409, 409], [a.text for a in answers]
+    assert all(a.json()["detail"].startswith("name: ") for a in answers if a.status_code == 409)
+    twins = LLMProject.org_id == acme.org_id, LLMProject.name == "twin"
+    assert await count(sessionmaker, LLMProject, *twins) == 1
 
 
 # --- reading ----------------------------------------------------------------------------------------------

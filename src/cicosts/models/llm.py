@@ -26,6 +26,8 @@ class LLMProject(Base):
     """What an SDK reports into; its API keys (`api_keys.project_id`) ingest for it alone."""
 
     __tablename__ = "llm_projects"
+    # Ledger rows name a project by its name: two projects of one organization may not share one.
+    __table_args__ = (UniqueConstraint("org_id", "name"),)
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
     org_id: Mapped[int] = mapped_column(ForeignKey("organizations.id", ondelete="CASCADE"), index=True)

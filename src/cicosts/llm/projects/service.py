@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from cicosts.errors import Conflict
@@ -58,10 +59,22 @@ async def described(session: AsyncSession, project: LLMProject) -> ProjectOut:
     return project_out(project, prefixes.get(project.id))
 
 
+def _name_taken(organization: Organization, name: str) -> Conflict:
+    return Conflict(f"name: organization {organization.login} already has a project named {name!r}")
+
+
 async def _ensure_name_free(session: AsyncSession, organization: Organization, name: str) -> None:
     # Ledger rows name a project by its name, so two projects of one organization may not share one.
     if await repository.project_named(session, organization.id, name) is not None:
-        raise Conflict(f"name: organization {organization.login} already has a project named {name!r}")
+        raise _name_taken(organization, name)
+
+
+async def _flush_named(session: AsyncSession, organization: Organization, name: str) -> None:
+    """Flush a new or renamed project; one that took the name meanwhile (a concurrent request) is a 409."""
+    try:
+        await session.flush()
+    except IntegrityError as exc:
+        raise _name_taken(organization, name) from exc
 
 
 async def _issue_key(session: AsyncSession, project: LLMProject, created_by: int | None) -> tuple[str, str]:
@@ -84,7 +97,7 @@ async def create_project(
         org_id=organization.id, name=body.name, description=body.description or None, created_by=created_by
     )
     session.add(project)
-    await session.flush()
+    await _flush_named(session, organization, body.name)
     key, prefix = await _issue_key(session, project, created_by)
     return ProjectCreated(**project_out(project, prefix).model_dump(exclude={"api_key"}), api_key=key)
 
@@ -111,7 +124,7 @@ async def update_project(session: AsyncSession, access: ProjectAccess, body: Pro
         project.name = body.name
     if "description" in body.model_fields_set:
         project.description = body.description or None
-    await session.flush()
+    await _flush_named(session, access.organization, project.name)
     return await described(session, project)
 
 
