@@ -104,13 +104,23 @@ def _custom_rates(row: LLMCustomPrice) -> ModelRates:
     )
 
 
-@lru_cache(maxsize=32)
 def catalogue_rates(hour: datetime, provider: str | None) -> dict[str, ModelRates]:
     """The catalogue by model name as of `hour` (built once an hour: 2,000 models take 50 ms).
 
     A model several providers sell is shown at the provider the price book picks when a call names none.
+    A provider the catalogue does not know has no models: answered at once, so that a public query naming
+    ever new providers neither costs a build each nor pushes the real ones out of the cache.
     """
-    models = [m for m in catalogue_models(hour) if provider is None or m.provider == provider.lower()]
+    if provider is None:
+        return _catalogue_rates_of(hour, None)
+    if catalogue.provider_name(provider.lower()) is None:
+        return {}
+    return _catalogue_rates_of(hour, provider.lower())
+
+
+@lru_cache(maxsize=64)
+def _catalogue_rates_of(hour: datetime, provider: str | None) -> dict[str, ModelRates]:
+    models = [m for m in catalogue_models(hour) if provider is None or m.provider == provider]
     rates: dict[str, ModelRates] = {}
     for model in models:
         if model.model not in rates:
