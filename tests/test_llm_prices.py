@@ -122,6 +122,10 @@ async def test_the_list_is_the_catalogue_in_agentcosts_shape(client: TestClient,
     assert "gpt-4o" not in anthropic["pricing"]
     models = {(m.provider, m.model) for m in catalogue_models()}
     assert all(("anthropic", name) in models for name in anthropic["pricing"])
+    named_in_capitals = (await client.get("/v1/pricing", acme.tokens["viewer"], provider="Anthropic")).json()
+    assert named_in_capitals["pricing"] == anthropic["pricing"]
+    nobody = (await client.get("/v1/pricing", acme.tokens["viewer"], provider="no-such-provider")).json()
+    assert (nobody["pricing"], nobody["model_count"]) == ({}, 0)
 
 
 async def test_custom_prices_come_before_the_catalogue_from_their_start(
