@@ -71,10 +71,11 @@ async def _ensure_name_free(session: AsyncSession, organization: Organization, n
 
 async def _flush_named(session: AsyncSession, organization: Organization, name: str) -> None:
     """Flush a new or renamed project; one that took the name meanwhile (a concurrent request) is a 409."""
+    taken = _name_taken(organization, name)  # made now: a failed flush expires the organization's attributes
     try:
         await session.flush()
     except IntegrityError as exc:
-        raise _name_taken(organization, name) from exc
+        raise taken from exc
 
 
 async def _issue_key(session: AsyncSession, project: LLMProject, created_by: int | None) -> tuple[str, str]:
